@@ -1,0 +1,1 @@
+"""Helper package for the federated learning privacy course."""

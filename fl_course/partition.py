@@ -1,0 +1,305 @@
+"""Partitioners that split one labelled data set across the clients of horizontal FL.
+
+One small class per idea, in the spirit of Flower Datasets' partitioners: every setting,
+the seed included, goes into the constructor, and :meth:`Partitioner.split` turns a label
+vector into one index array per client. Partitions are disjoint; the same seed gives the
+same partitions.
+
+- :class:`IidPartitioner`: shuffle and cut into equal parts (McMahan et al. 2017's IID case).
+- :class:`SizePartitioner`: explicit client sizes, e.g. PriDe's 1,200 / 30,000 / ... samples,
+  optionally scaled down to a smaller data set (quantity skew).
+- :class:`FractionPartitioner`: explicit fractions such as 25 % / 25 % / 50 % (quantity skew).
+- :class:`ClassPartitioner`: each client holds ``k`` classes (label skew; McMahan et al.'s
+  pathological non-IID split uses ``k = 2``).
+- :class:`DirichletPartitioner`: class proportions drawn from Dir(α) per class (label skew,
+  Hsu et al. 2019 / Yurochkin et al. 2019); small α is more skewed.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "Partitioner",
+    "IidPartitioner",
+    "SizePartitioner",
+    "FractionPartitioner",
+    "ClassPartitioner",
+    "DirichletPartitioner",
+]
+
+
+def _as_labels(labels) -> np.ndarray:
+    array = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError("labels must be a one-dimensional array of integer class labels.")
+    return array
+
+
+def _check_count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
+    return int(value)
+
+
+class Partitioner(ABC):
+    """Base class: split labels into ``num_partitions`` disjoint index arrays.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the random generator; the same seed gives the same partitions.
+    """
+
+    def __init__(self, *, seed: int = 42) -> None:
+        self.seed = seed
+
+    @property
+    @abstractmethod
+    def num_partitions(self) -> int:
+        """How many clients the data is split across."""
+
+    def split(self, labels) -> list[np.ndarray]:
+        """Return one sorted array of sample indices per client.
+
+        Parameters
+        ----------
+        labels : array-like of int, shape (n,)
+            Class label of every sample (a NumPy array or a torch tensor).
+        """
+        labels = _as_labels(labels)
+        rng = np.random.default_rng(self.seed)
+        return [np.sort(part) for part in self._split(labels, rng)]
+
+    @abstractmethod
+    def _split(self, labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        ...
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({settings})"
+
+
+class IidPartitioner(Partitioner):
+    """Shuffle the samples and cut them into parts of (almost) equal size.
+
+    Examples
+    --------
+    >>> parts = IidPartitioner(3, seed=0).split(np.arange(10) % 2)
+    >>> [len(p) for p in parts]
+    [4, 3, 3]
+    """
+
+    def __init__(self, num_partitions: int, *, seed: int = 42) -> None:
+        super().__init__(seed=seed)
+        self._num = _check_count("num_partitions", num_partitions)
+
+    @property
+    def num_partitions(self) -> int:
+        return self._num
+
+    def _split(self, labels, rng):
+        if len(labels) < self._num:
+            raise ValueError(
+                f"Cannot give {self._num} clients at least one of {len(labels)} samples; "
+                "use fewer partitions."
+            )
+        return np.array_split(rng.permutation(len(labels)), self._num)
+
+
+class SizePartitioner(Partitioner):
+    """Give client ``k`` exactly ``sizes[k]`` random samples (quantity skew).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Samples per client, e.g. PriDe's ``[1200, 30000, 3000, 1200, 12000, 300]``.
+    scale_to : int, optional
+        Size of the data actually available. When given, every size is multiplied by
+        ``scale_to / reference_total`` (rounded down, at least 1), so the clients keep their
+        proportions on a smaller data set.
+    reference_total : int, optional
+        Size of the data set ``sizes`` were written for (PriDe: 60,000 MNIST images).
+        Defaults to ``sum(sizes)``.
+    seed : int
+        Seed of the random generator.
+
+    Examples
+    --------
+    >>> p = SizePartitioner([1200, 30000, 3000], scale_to=6000, reference_total=60000)
+    >>> p.sizes
+    [120, 3000, 300]
+    """
+
+    def __init__(self, sizes: Sequence[int], *, scale_to: int | None = None,
+                 reference_total: int | None = None, seed: int = 42) -> None:
+        super().__init__(seed=seed)
+        sizes = [_check_count("every size", s) for s in sizes]
+        if not sizes:
+            raise ValueError("sizes must name at least one client size.")
+        if scale_to is not None:
+            total = sum(sizes) if reference_total is None else _check_count(
+                "reference_total", reference_total)
+            if sum(sizes) > total:
+                raise ValueError(
+                    f"The sizes add up to {sum(sizes)}, more than reference_total={total}."
+                )
+            factor = _check_count("scale_to", scale_to) / total
+            sizes = [max(1, int(s * factor)) for s in sizes]
+        self.sizes = sizes
+
+    @property
+    def num_partitions(self) -> int:
+        return len(self.sizes)
+
+    def _split(self, labels, rng):
+        if sum(self.sizes) > len(labels):
+            raise ValueError(
+                f"The client sizes add up to {sum(self.sizes)} but there are only "
+                f"{len(labels)} samples; pass scale_to={len(labels)} to scale them down."
+            )
+        order = rng.permutation(len(labels))
+        return np.split(order[: sum(self.sizes)], np.cumsum(self.sizes)[:-1])
+
+
+class FractionPartitioner(Partitioner):
+    """Split all samples at random so client ``k`` holds ``fractions[k]`` of them.
+
+    Parameters
+    ----------
+    fractions : sequence of float
+        Positive shares that sum to 1, e.g. ``[0.25, 0.25, 0.5]``.
+    seed : int
+        Seed of the random generator.
+    """
+
+    def __init__(self, fractions: Sequence[float], *, seed: int = 42) -> None:
+        super().__init__(seed=seed)
+        fractions = [float(f) for f in fractions]
+        if not fractions or min(fractions) <= 0:
+            raise ValueError("fractions must be a non-empty list of positive numbers.")
+        if abs(sum(fractions) - 1.0) > 1e-6:
+            raise ValueError(f"fractions must sum to 1, but they sum to {sum(fractions):.6g}.")
+        self.fractions = fractions
+
+    @property
+    def num_partitions(self) -> int:
+        return len(self.fractions)
+
+    def _split(self, labels, rng):
+        n = len(labels)
+        exact = np.array(self.fractions) * n
+        sizes = np.floor(exact).astype(int)
+        # hand the samples lost to rounding to the largest remainders
+        sizes[np.argsort(sizes - exact)[: n - sizes.sum()]] += 1
+        if sizes.min() < 1:
+            raise ValueError(f"{n} samples are too few for fractions {self.fractions}.")
+        return np.split(rng.permutation(n), np.cumsum(sizes)[:-1])
+
+
+class ClassPartitioner(Partitioner):
+    """Label skew: every client holds samples of exactly ``classes_per_partition`` classes.
+
+    The classes are dealt out in a seeded random order, client ``i`` taking the next
+    ``classes_per_partition`` classes of a cyclic list, so the classes are spread as evenly
+    as possible; each class's samples are divided equally among the clients that hold it.
+    Classes no client is dealt (when ``num_partitions * classes_per_partition`` is smaller
+    than the number of classes) stay unused.
+
+    Parameters
+    ----------
+    num_partitions : int
+        Number of clients.
+    classes_per_partition : int
+        Distinct classes per client (McMahan et al. 2017's pathological split: 2).
+    seed : int
+        Seed of the random generator.
+    """
+
+    def __init__(self, num_partitions: int, classes_per_partition: int, *,
+                 seed: int = 42) -> None:
+        super().__init__(seed=seed)
+        self._num = _check_count("num_partitions", num_partitions)
+        self.classes_per_partition = _check_count("classes_per_partition", classes_per_partition)
+
+    @property
+    def num_partitions(self) -> int:
+        return self._num
+
+    def _split(self, labels, rng):
+        classes = np.unique(labels)
+        k = self.classes_per_partition
+        if k > len(classes):
+            raise ValueError(
+                f"classes_per_partition={k} but the labels hold only {len(classes)} classes."
+            )
+        order = rng.permutation(classes)
+        dealt = [order[(np.arange(k) + i * k) % len(classes)] for i in range(self._num)]
+        holders = {c: [i for i, cs in enumerate(dealt) if c in cs] for c in classes}
+        parts: list[list[np.ndarray]] = [[] for _ in range(self._num)]
+        for c, owners in holders.items():
+            if not owners:
+                continue
+            pieces = np.array_split(rng.permutation(np.flatnonzero(labels == c)), len(owners))
+            for owner, piece in zip(owners, pieces):
+                parts[owner].append(piece)
+        return [np.concatenate(p) for p in parts]
+
+
+class DirichletPartitioner(Partitioner):
+    """Label skew: the share of class ``c`` each client gets is drawn from Dir(α).
+
+    Parameters
+    ----------
+    num_partitions : int
+        Number of clients.
+    alpha : float
+        Concentration, > 0. Large α (100) is close to IID; small α (0.1) gives most
+        clients a few classes only.
+    min_partition_size : int
+        Redraw (up to 100 times) until every client holds at least this many samples.
+    seed : int
+        Seed of the random generator.
+
+    References
+    ----------
+    Hsu, Qi and Brown (2019), "Measuring the Effects of Non-Identical Data Distribution
+    for Federated Visual Classification", arXiv:1909.06335.
+    """
+
+    def __init__(self, num_partitions: int, alpha: float, *, min_partition_size: int = 1,
+                 seed: int = 42) -> None:
+        super().__init__(seed=seed)
+        self._num = _check_count("num_partitions", num_partitions)
+        if not np.isfinite(alpha) or alpha <= 0:
+            raise ValueError(f"alpha must be a positive number, not {alpha!r}.")
+        self.alpha = float(alpha)
+        self.min_partition_size = int(min_partition_size)
+
+    @property
+    def num_partitions(self) -> int:
+        return self._num
+
+    def _split(self, labels, rng):
+        if self._num * self.min_partition_size > len(labels):
+            raise ValueError(
+                f"{len(labels)} samples cannot give {self._num} clients "
+                f"{self.min_partition_size} each; lower min_partition_size."
+            )
+        for _ in range(100):
+            parts: list[list[np.ndarray]] = [[] for _ in range(self._num)]
+            for c in np.unique(labels):
+                idx = rng.permutation(np.flatnonzero(labels == c))
+                shares = rng.dirichlet(np.full(self._num, self.alpha))
+                cuts = (np.cumsum(shares)[:-1] * len(idx)).astype(int)
+                for client, piece in enumerate(np.split(idx, cuts)):
+                    parts[client].append(piece)
+            result = [np.concatenate(p) for p in parts]
+            if min(len(p) for p in result) >= self.min_partition_size:
+                return result
+        raise ValueError(
+            f"After 100 draws some client still held fewer than {self.min_partition_size} "
+            f"samples with alpha={self.alpha}; raise alpha or lower min_partition_size."
+        )
