@@ -10,15 +10,20 @@ PY         := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAGE      := _build/stage
 NB_TIMEOUT ?= 1200
+CHROMIUM     ?= chromium
+CHROMEDRIVER ?= chromedriver
 
 ifdef FL_COURSE_DATA
 export FL_COURSE_DATA := $(abspath $(FL_COURSE_DATA))
 endif
 
-.PHONY: book test install unit notebooks html html-student browser clean
+.PHONY: book book-student test install unit notebooks html html-student browser browser-deps clean
 
 book: install
 	@$(call with_fate, $(MAKE) --no-print-directory notebooks html)
+
+book-student: install
+	@$(call with_fate, $(MAKE) --no-print-directory notebooks html-student)
 
 test: install
 	@$(call with_fate, $(MAKE) --no-print-directory unit notebooks html browser)
@@ -55,7 +60,27 @@ html:
 	@rm -rf _build/html && cp -r $(STAGE)/_build/html _build/html
 	@echo "book: $(abspath _build/html/index.html)"
 
-browser:
+# Student edition: the same executed labs, solutions left out, into _build/html-student.
+html-student:
+	@mkdir -p _build/student
+	$(PY) -c "import yaml; c = yaml.safe_load(open('$(STAGE)/_config.yml')); \
+	s = c.setdefault('sphinx', {}); s.setdefault('config', {})['hide_solutions'] = True; \
+	s.setdefault('local_extensions', {})['hide_gated_solutions'] = '$(abspath $(STAGE))/book/_ext'; \
+	yaml.safe_dump(c, open('_build/student/_config.yml', 'w'), sort_keys=False)"
+	$(VENV)/bin/jupyter-book build $(STAGE) --config _build/student/_config.yml \
+		--path-output _build/student -W -n --keep-going
+	@rm -rf _build/html-student && cp -r _build/student/_build/html _build/html-student
+	@echo "student book: $(abspath _build/html-student/index.html)"
+
+# Headless Chromium and its driver from the distribution, installed once (never a downloaded build).
+browser-deps:
+	@command -v $(CHROMIUM) >/dev/null 2>&1 && command -v $(CHROMEDRIVER) >/dev/null 2>&1 || { \
+		echo "installing chromium and chromium-driver from the distribution"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+browser: browser-deps
 	$(PY) -m pytest tests/browser -q
 
 clean:
