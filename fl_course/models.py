@@ -1,0 +1,477 @@
+"""Small image classifiers used across the course, sized for a CPU.
+
+Every model takes ``num_classes`` and ``in_channels`` (28×28 inputs, as in MNIST)
+and a keyword-only ``seed``: the same seed gives bit-identical initial weights,
+and building a model never disturbs the global random state.
+
+Models
+------
+LogisticRegression
+    Multinomial logistic regression on flattened pixels.
+MLP
+    Fully connected network; its first layer is the target of the analytic
+    attack of :cite:t:`geiping2020inverting` (Proposition 3.1).
+SmallCNN
+    Two-convolution ReLU network that the FedAvg simulator trains on MNIST.
+LeNetZhu
+    The sigmoid LeNet of :cite:t:`zhu2019dlg` (their Fig. 3 network), resized
+    for 1×28×28 inputs.
+ConvNet
+    ReLU ConvNet in the spirit of the ``ConvNet`` of Geiping et al. (2020),
+    with a ``width`` parameter.
+ResNetSmall
+    A three-stage residual network (one basic block per stage, ResNet-8 style).
+
+Examples
+--------
+>>> import torch
+>>> from fl_course.models import LeNetZhu
+>>> model = LeNetZhu(seed=0)
+>>> model(torch.zeros(2, 1, 28, 28)).shape
+torch.Size([2, 10])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = [
+    "LogisticRegression",
+    "MLP",
+    "SmallCNN",
+    "LeNetZhu",
+    "ConvNet",
+    "ResNetSmall",
+    "train_model",
+]
+
+
+def _check_positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}; pass e.g. {name}=10.")
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
+
+
+class _SeededModule(nn.Module):
+    """Base class: builds layers and initialises them under a private RNG state.
+
+    Subclasses implement ``_build()`` (create layers) and may override
+    ``_init_weights()``. Both run inside :func:`torch.random.fork_rng` seeded
+    with ``seed``, so the global generator is left untouched.
+    """
+
+    def __init__(self, *, num_classes: int, in_channels: int, seed: int) -> None:
+        super().__init__()
+        _check_positive_int("num_classes", num_classes)
+        _check_positive_int("in_channels", in_channels)
+        _check_seed(seed)
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.seed = seed
+
+    def _seeded_build(self) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self._build()
+            self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Keep PyTorch's default initialisation (drawn under the seed)."""
+
+    def _check_input(self, x: torch.Tensor, expected_dims: tuple[int, ...]) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}.")
+        if x.dim() != 4 or tuple(x.shape[1:]) != expected_dims:
+            raise ValueError(
+                f"{type(self).__name__} expects inputs of shape [batch, {', '.join(map(str, expected_dims))}], "
+                f"got {list(x.shape)}; reshape the images or build the model with matching in_channels."
+            )
+
+
+class LogisticRegression(_SeededModule):
+    """Multinomial logistic regression on flattened pixels.
+
+    Parameters
+    ----------
+    in_features : int, default 784
+        Number of input features (28·28·in_channels for MNIST-sized images).
+    num_classes : int, default 10
+        Number of output logits.
+    in_channels : int, default 1
+        Kept for a uniform interface; only ``in_features`` shapes the layer.
+    seed : int, default 0
+        Seed of the initial weights.
+
+    Examples
+    --------
+    >>> LogisticRegression(seed=1)(torch.zeros(3, 1, 28, 28)).shape
+    torch.Size([3, 10])
+    """
+
+    def __init__(self, in_features: int = 784, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
+        _check_positive_int("in_features", in_features)
+        self.in_features = in_features
+        self._seeded_build()
+
+    def _build(self) -> None:
+        self.linear = nn.Linear(self.in_features, self.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"LogisticRegression expects {self.in_features} features per example, got {x.shape[1]}; "
+                "set in_features to the number of pixels times channels."
+            )
+        return self.linear(x)
+
+
+class MLP(_SeededModule):
+    """Fully connected network on flattened pixels.
+
+    Its first layer ``layers[0]`` is a biased linear layer, so the analytic
+    attack (Geiping et al. 2020, Prop. 3.1) recovers a single input exactly
+    from that layer's weight and bias gradients.
+
+    Parameters
+    ----------
+    in_features : int, default 784
+        Number of input features.
+    hidden : tuple of int, default (256, 128)
+        Widths of the hidden layers.
+    num_classes : int, default 10
+        Number of output logits.
+    in_channels : int, default 1
+        Kept for a uniform interface.
+    activation : {"relu", "sigmoid"}, default "relu"
+        Non-linearity between layers.
+    seed : int, default 0
+        Seed of the initial weights.
+
+    Examples
+    --------
+    >>> MLP(hidden=(32,), seed=0)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: tuple[int, ...] = (256, 128),
+        num_classes: int = 10,
+        in_channels: int = 1,
+        *,
+        activation: str = "relu",
+        seed: int = 0,
+    ) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
+        _check_positive_int("in_features", in_features)
+        hidden = tuple(hidden)
+        for h in hidden:
+            _check_positive_int("each hidden width", h)
+        if activation not in ("relu", "sigmoid"):
+            raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}.")
+        self.in_features = in_features
+        self.hidden = hidden
+        self.activation = activation
+        self._seeded_build()
+
+    def _build(self) -> None:
+        act = nn.ReLU if self.activation == "relu" else nn.Sigmoid
+        widths = (self.in_features, *self.hidden)
+        layers: list[nn.Module] = []
+        for w_in, w_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(w_in, w_out), act()]
+        layers.append(nn.Linear(widths[-1], self.num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"MLP expects {self.in_features} features per example, got {x.shape[1]}; "
+                "set in_features to the number of pixels times channels."
+            )
+        return self.layers(x)
+
+
+class SmallCNN(_SeededModule):
+    """Small ReLU CNN for MNIST, the workhorse of the FedAvg simulator.
+
+    conv(32, 3×3) → ReLU → max-pool → conv(64, 3×3) → ReLU → max-pool →
+    FC(128) → ReLU → FC(num_classes). About 0.42 M parameters. Trained centrally
+    with plain SGD (lr 0.1, batch 32) on the offline 8,000-image MNIST split it
+    reaches 97 % test accuracy after five epochs (98 % after eight, ~5 s per
+    epoch on one CPU core).
+
+    Parameters
+    ----------
+    num_classes : int, default 10
+    in_channels : int, default 1
+    seed : int, default 0
+
+    Examples
+    --------
+    >>> SmallCNN(seed=0)(torch.zeros(4, 1, 28, 28)).shape
+    torch.Size([4, 10])
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
+        self._seeded_build()
+
+    def _build(self) -> None:
+        self.features = nn.Sequential(
+            nn.Conv2d(self.in_channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(64 * 7 * 7, 128),
+            nn.ReLU(),
+            nn.Linear(128, self.num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x, (self.in_channels, 28, 28))
+        return self.classifier(self.features(x))
+
+
+class LeNetZhu(_SeededModule):
+    """The sigmoid LeNet of Zhu et al. (2019), sized for 1×28×28 inputs.
+
+    Three 5×5 convolutions with 12 channels (strides 2, 2, 1, "same" padding),
+    each followed by a sigmoid, then one linear layer. Weights and biases are
+    drawn from U(−0.5, 0.5) as in the DLG code. With 28×28 inputs the feature
+    map is 12×7×7 = 588 (768 in the paper's 32×32 version).
+
+    Smooth activations and no pooling make the gradient an (almost) injective,
+    twice-differentiable function of the input, which is why DLG and iDLG
+    (:cite:t:`zhu2019dlg`, :cite:t:`zhao2020idlg`) succeed on it.
+
+    Parameters
+    ----------
+    num_classes : int, default 10
+    in_channels : int, default 1
+    seed : int, default 0
+
+    Examples
+    --------
+    >>> LeNetZhu(seed=0)(torch.zeros(1, 1, 28, 28)).shape
+    torch.Size([1, 10])
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
+        self._seeded_build()
+
+    def _build(self) -> None:
+        self.body = nn.Sequential(
+            nn.Conv2d(self.in_channels, 12, 5, padding=2, stride=2),
+            nn.Sigmoid(),
+            nn.Conv2d(12, 12, 5, padding=2, stride=2),
+            nn.Sigmoid(),
+            nn.Conv2d(12, 12, 5, padding=2, stride=1),
+            nn.Sigmoid(),
+        )
+        self.fc = nn.Linear(12 * 7 * 7, self.num_classes)
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.uniform_(module.weight, -0.5, 0.5)
+                nn.init.uniform_(module.bias, -0.5, 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x, (self.in_channels, 28, 28))
+        return self.fc(self.body(x).flatten(1))
+
+
+class ConvNet(_SeededModule):
+    """ReLU ConvNet in the spirit of Geiping et al. (2020), with a width knob.
+
+    conv(w, 3×3) → ReLU → conv(2w, 3×3, stride 2) → ReLU →
+    conv(4w, 3×3, stride 2) → ReLU → FC(num_classes) on the 4w×7×7 feature map.
+    Departures from the paper's 8-layer ``ConvNet``: no batch normalisation,
+    three convolutions, and strided convolutions instead of max-pooling, so that
+    single-image gradients are deterministic and an attack runs in seconds on a
+    CPU. It keeps what the attacks care about: ReLU (non-smooth, so Euclidean
+    L-BFGS struggles once trained), a width parameter, and a wide final layer.
+
+    Parameters
+    ----------
+    width : int, default 16
+        Channels of the first convolution (the paper's ``width``).
+    num_classes : int, default 10
+    in_channels : int, default 1
+    seed : int, default 0
+
+    Examples
+    --------
+    >>> ConvNet(width=8, seed=0)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
+        _check_positive_int("width", width)
+        self.width = width
+        self._seeded_build()
+
+    def _build(self) -> None:
+        w = self.width
+        self.features = nn.Sequential(
+            nn.Conv2d(self.in_channels, w, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, padding=1, stride=2),  # 28 -> 14
+            nn.ReLU(),
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1, stride=2),  # 14 -> 7
+            nn.ReLU(),
+        )
+        self.fc = nn.Linear(4 * w * 7 * 7, self.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x, (self.in_channels, 28, 28))
+        return self.fc(self.features(x).flatten(1))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNetSmall(_SeededModule):
+    """A small residual network (ResNet-8 style) for 28×28 images.
+
+    Stem conv(w) + BN + ReLU, then three stages of one basic block each with
+    w, 2w, 4w channels (strides 1, 2, 2), global average pooling and a linear
+    layer. Batch normalisation follows He et al.; put the model in ``eval()``
+    mode for single-image attacks so that BN uses its running statistics.
+
+    Parameters
+    ----------
+    width : int, default 16
+    num_classes : int, default 10
+    in_channels : int, default 1
+    seed : int, default 0
+
+    Examples
+    --------
+    >>> ResNetSmall(width=8, seed=0).eval()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
+        _check_positive_int("width", width)
+        self.width = width
+        self._seeded_build()
+
+    def _build(self) -> None:
+        w = self.width
+        self.stem = nn.Sequential(nn.Conv2d(self.in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
+        self.stages = nn.Sequential(_BasicBlock(w, w, 1), _BasicBlock(w, 2 * w, 2), _BasicBlock(2 * w, 4 * w, 2))
+        self.fc = nn.Linear(4 * w, self.num_classes)
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x, (self.in_channels, 28, 28))
+        out = self.stages(self.stem(x))
+        return self.fc(out.mean(dim=(2, 3)))
+
+
+def train_model(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epochs: int = 1,
+    optimizer: str = "adam",
+    lr: float = 3e-3,
+    momentum: float = 0.9,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> nn.Module:
+    """Train a model centrally (cross-entropy), in place, reproducibly.
+
+    Used to obtain the "trained" networks of the attack chapter in seconds
+    instead of loading weights from disk.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Model to train (modified in place and returned, in ``eval()`` mode).
+    images, labels : torch.Tensor
+        ``[N, C, H, W]`` images and ``[N]`` integer labels.
+    epochs : int, default 1
+    optimizer : {"adam", "sgd"}, default "adam"
+        Adam trains the sigmoid LeNet, whose wide uniform initialisation
+        stalls plain SGD, in seconds.
+    lr : float, default 3e-3
+    momentum : float, default 0.9
+        SGD momentum (ignored by Adam).
+    batch_size : int, default 32
+    seed : int, default 0
+        Seed of the shuffling order.
+
+    Returns
+    -------
+    torch.nn.Module
+        The trained model.
+
+    Examples
+    --------
+    >>> x, y = torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    >>> train_model(LeNetZhu(seed=0), x, y, epochs=1).training
+    False
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        _check_positive_int(name, value)
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}; e.g. lr=3e-3.")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}.")
+    if len(images) != len(labels) or len(labels) == 0:
+        raise ValueError("images and labels must be non-empty and of the same length.")
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(labels), generator=gen)
+        for start in range(0, len(labels), batch_size):
+            idx = order[start : start + batch_size]
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(images[idx].to(device)), labels[idx].to(device))
+            loss.backward()
+            opt.step()
+    return model.eval()
