@@ -1,0 +1,436 @@
+"""Packed Paillier encryption of float vectors for secure aggregation.
+
+:class:`PackedPaillier` holds a public key and a :class:`~fl_course.secure.fixed_point.SlotLayout`;
+:meth:`PackedPaillier.encrypt` turns a float vector into an :class:`EncryptedVector` whose
+ciphertexts each carry dozens of fixed-point values. Encrypted vectors add element-wise
+(one modular multiplication per ciphertext; Paillier 1999), take integer weights,
+travel as JSON, and decrypt to the (weighted) mean. Encryption, the one expensive step
+(``r^n mod n^2`` per ciphertext), runs on a process pool.
+
+The primitives are python-paillier's (``phe``, backed by gmpy2): ``raw_encrypt`` and
+``raw_decrypt`` of integers below ``n``. Encryption randomness comes from the operating
+system (``random.SystemRandom`` inside phe) and deliberately takes no seed: a seeded
+obfuscator would make ciphertexts guessable. Decrypted numbers do not depend on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+from phe import paillier
+from phe.util import powmod
+from tqdm.auto import tqdm
+
+from fl_course.secure.fixed_point import SlotLayout
+
+__all__ = [
+    "DEFAULT_KEY_BITS",
+    "MIN_KEY_BITS",
+    "EncryptedVector",
+    "PackedPaillier",
+    "available_cores",
+    "fingerprint",
+    "generate_keypair",
+]
+
+#: Default modulus size: about 112-bit security (NIST SP 800-57 Part 1, Table 2).
+DEFAULT_KEY_BITS = 2048
+#: Smallest modulus accepted without ``allow_small_keys=True``; 3072 bits gives 128-bit security.
+MIN_KEY_BITS = 2048
+_VECTOR_FORMAT = "fl_course.secure.EncryptedVector"
+_SCHEME_FORMAT = "fl_course.secure.PackedPaillier"
+_VERSION = 1
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _check_key_bits(bits: int, allow_small_keys: bool) -> None:
+    if bits < MIN_KEY_BITS and not allow_small_keys:
+        raise ValueError(
+            f"A {bits}-bit Paillier key is too weak for real use (moduli below {MIN_KEY_BITS} bits can be "
+            "factored with enough effort). Use 2048 or 3072 bits, or pass allow_small_keys=True if this is "
+            "a teaching example."
+        )
+
+
+def generate_keypair(key_bits: int = DEFAULT_KEY_BITS, *, allow_small_keys: bool = False):
+    """Generate a Paillier key pair with python-paillier.
+
+    Parameters
+    ----------
+    key_bits : int, default 2048
+        Bits of the modulus ``n``; 2048 (~112-bit security) or 3072 (~128-bit).
+    allow_small_keys : bool, default False
+        Accept keys below 2048 bits, which are insecure; for fast teaching examples only.
+
+    Returns
+    -------
+    public_key : phe.paillier.PaillierPublicKey
+    private_key : phe.paillier.PaillierPrivateKey
+
+    Notes
+    -----
+    Primes come from the operating system's random source; key generation takes no seed.
+
+    Examples
+    --------
+    >>> public_key, private_key = generate_keypair(512, allow_small_keys=True)
+    >>> public_key.n.bit_length()
+    512
+    """
+    if isinstance(key_bits, bool) or not isinstance(key_bits, (int, np.integer)):
+        raise TypeError(f"key_bits must be an int such as 2048, got {type(key_bits).__name__}.")
+    if key_bits < 128 or key_bits % 2:
+        raise ValueError(f"key_bits must be an even number of at least 128, got {key_bits}; use 2048 or 3072.")
+    _check_key_bits(int(key_bits), allow_small_keys)
+    return paillier.generate_paillier_keypair(n_length=int(key_bits))
+
+
+def fingerprint(public_key) -> str:
+    """SHA-256 fingerprint of a Paillier public key's modulus, as ``"sha256:<hex>"``."""
+    n = public_key.n if hasattr(public_key, "n") else int(public_key)
+    return "sha256:" + hashlib.sha256(n.to_bytes((n.bit_length() + 7) // 8, "big")).hexdigest()
+
+
+def _digest(body: dict) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sealed_json(body: dict) -> str:
+    return json.dumps({**body, "digest": _digest(body)}, separators=(",", ":"))
+
+
+def _open_json(text: str, expected_format: str) -> dict:
+    try:
+        payload = json.loads(text)
+    except (TypeError, json.JSONDecodeError) as error:
+        raise ValueError(f"The payload is not valid JSON ({error}); pass the text written by to_json().") from None
+    if not isinstance(payload, dict) or payload.get("format") != expected_format:
+        raise ValueError(f"The payload is not a {expected_format} document; pass the text written by to_json().")
+    if payload.get("version") != _VERSION:
+        raise ValueError(f"Unsupported {expected_format} version {payload.get('version')!r}; expected {_VERSION}.")
+    digest = payload.pop("digest", None)
+    if digest != _digest(payload):
+        raise ValueError("The payload's digest does not match its content: it was modified or corrupted in transit.")
+    key = payload.get("public_key")
+    if not isinstance(key, dict) or not isinstance(key.get("n"), str):
+        raise ValueError("The payload lacks its public key; pass the text written by to_json().")
+    try:
+        key["n"] = int(key["n"], 16)
+    except ValueError:
+        raise ValueError("The payload's public key is not a hexadecimal integer.") from None
+    if fingerprint(key["n"]) != key.get("fingerprint"):
+        raise ValueError("The payload's public key does not match its fingerprint: it was tampered with.")
+    return payload
+
+
+def _encrypt_chunk(n: int, plaintexts: list[int]) -> list[int]:
+    """Worker: encrypt integers under the public key with modulus ``n`` (runs in a subprocess)."""
+    public_key = paillier.PaillierPublicKey(n)
+    return [public_key.raw_encrypt(m) for m in plaintexts]
+
+
+def _pool_context():
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+class PackedPaillier:
+    """Packed Paillier scheme: a public key, a slot layout and a process pool size.
+
+    Every party builds the same scheme from the key holder's :meth:`to_json` text, encrypts
+    its vector with :meth:`encrypt`, and sends the :class:`EncryptedVector` (as JSON). An
+    aggregator adds the vectors without any key; only the key holder decrypts, and only the
+    aggregate (see :class:`EncryptedVector.decrypt`).
+
+    Parameters
+    ----------
+    public_key : phe.paillier.PaillierPublicKey
+        The key holder's public key.
+    frac_bits, max_abs, max_weight
+        Fixed-point precision, encodable range and headroom; see
+        :class:`~fl_course.secure.fixed_point.SlotLayout`. ``max_weight`` must be at least
+        the number of parties (or the sum of their integer weights).
+    workers : int, optional
+        Processes used to encrypt; default all available cores. ``1`` encrypts in-process.
+    allow_small_keys : bool, default False
+        Accept a modulus below 2048 bits (insecure; teaching and fast tests only).
+    progress : bool, default True
+        Show a tqdm bar while encrypting long vectors.
+
+    Examples
+    --------
+    >>> public_key, private_key = generate_keypair(512, allow_small_keys=True)
+    >>> scheme = PackedPaillier(public_key, max_weight=3, allow_small_keys=True, workers=1)
+    >>> total = scheme.encrypt([0.5, -1.0]) + scheme.encrypt([1.5, 2.0]) + scheme.encrypt([1.0, 2.0])
+    >>> total.decrypt(private_key).round(6).tolist()
+    [1.0, 1.0]
+    """
+
+    def __init__(
+        self,
+        public_key,
+        *,
+        frac_bits: int = 24,
+        max_abs: float = 32.0,
+        max_weight: int = 8,
+        workers: int | None = None,
+        allow_small_keys: bool = False,
+        progress: bool = True,
+    ) -> None:
+        if not isinstance(public_key, paillier.PaillierPublicKey):
+            raise TypeError(
+                f"public_key must be a phe PaillierPublicKey, got {type(public_key).__name__}; "
+                "create one with generate_keypair()."
+            )
+        _check_key_bits(public_key.n.bit_length(), allow_small_keys)
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be a positive int or None (all cores), got {workers!r}.")
+        self.public_key = public_key
+        self.layout = SlotLayout(
+            public_key.n.bit_length() - 1, frac_bits=frac_bits, max_abs=max_abs, max_weight=max_weight
+        )
+        self.workers = workers or available_cores()
+        self.allow_small_keys = allow_small_keys
+        self.progress = progress
+        self.fingerprint = fingerprint(public_key)
+
+    @property
+    def key_bits(self) -> int:
+        """Bits of the modulus ``n``."""
+        return self.public_key.n.bit_length()
+
+    def __repr__(self) -> str:
+        layout = self.layout
+        return (
+            f"PackedPaillier(key_bits={self.key_bits}, slots={layout.slots}, slot_bits={layout.slot_bits}, "
+            f"frac_bits={layout.frac_bits}, max_abs={layout.max_abs}, max_weight={layout.max_weight}, "
+            f"workers={self.workers})"
+        )
+
+    def _raw_encrypt(self, plaintexts: list[int]) -> list[int]:
+        n = self.public_key.n
+        if self.workers == 1 or len(plaintexts) < 2 * self.workers:
+            bar = tqdm(plaintexts, desc="encrypt", unit="ct", leave=False, disable=not self.progress or len(plaintexts) < 64)
+            return [self.public_key.raw_encrypt(m) for m in bar]
+        pieces = min(len(plaintexts), 8 * self.workers)
+        bounds = np.linspace(0, len(plaintexts), pieces + 1).astype(int)
+        chunks = [plaintexts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=_pool_context()) as pool:
+            results = pool.map(_encrypt_chunk, [n] * len(chunks), chunks)
+            bar = tqdm(results, total=len(chunks), desc="encrypt", unit="chunk", leave=False, disable=not self.progress)
+            return [c for chunk in bar for c in chunk]
+
+    def encrypt(self, values, weight: int = 1) -> EncryptedVector:
+        """Encrypt a float vector, optionally multiplied by an integer weight.
+
+        Parameters
+        ----------
+        values : array_like of float
+            Any shape; flattened in C order. Every value must satisfy ``|x| <= max_abs``.
+        weight : int, default 1
+            Integer weight (e.g. a sample count for FedAvg's n_k/n weighting); the decrypted
+            aggregate is the weighted mean.
+
+        Returns
+        -------
+        EncryptedVector
+        """
+        values = np.asarray(values, dtype=np.float64).ravel()
+        plaintexts = self.layout.encode(values, weight)
+        return EncryptedVector(self, self._raw_encrypt(plaintexts), length=values.size, weight=weight)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_json(self) -> str:
+        """The public part of the scheme (key and layout) as JSON; never the private key."""
+        body = {
+            "format": _SCHEME_FORMAT,
+            "version": _VERSION,
+            "public_key": {"n": format(self.public_key.n, "x"), "fingerprint": self.fingerprint},
+            "layout": self.layout.to_dict(),
+        }
+        return _sealed_json(body)
+
+    @classmethod
+    def from_json(cls, text: str, *, workers: int | None = None, allow_small_keys: bool = False,
+                  progress: bool = True) -> PackedPaillier:
+        """Rebuild a scheme from :meth:`to_json` text (checking digest and fingerprint)."""
+        payload = _open_json(text, _SCHEME_FORMAT)
+        layout = payload.get("layout") or {}
+        try:
+            public_key = paillier.PaillierPublicKey(payload["public_key"]["n"])
+            scheme = cls(public_key, frac_bits=layout["frac_bits"], max_abs=layout["max_abs"],
+                         max_weight=layout["max_weight"], workers=workers,
+                         allow_small_keys=allow_small_keys, progress=progress)
+        except KeyError as error:
+            raise ValueError(f"The scheme payload lacks {error}; pass the text written by to_json().") from None
+        if scheme.layout.to_dict() != layout:
+            raise ValueError("The scheme payload's layout is inconsistent with its key; it was modified.")
+        return scheme
+
+    def vector_from_json(self, text: str) -> EncryptedVector:
+        """Load an :class:`EncryptedVector` sent as JSON, refusing anything not made for this scheme.
+
+        Raises
+        ------
+        ValueError
+            If the JSON is malformed or its digest does not match (modified in transit), if
+            its public key differs from this scheme's (a foreign key), if its layout differs,
+            or if a ciphertext is not a valid Paillier ciphertext for this key.
+
+        Notes
+        -----
+        The digest detects corruption and careless edits, not a malicious sender who
+        recomputes it: authenticating parties needs signatures, which are out of scope here.
+        """
+        payload = _open_json(text, _VECTOR_FORMAT)
+        if payload["public_key"]["fingerprint"] != self.fingerprint:
+            raise ValueError(
+                "This encrypted vector was made under a different public key "
+                f"({payload['public_key']['fingerprint'][:19]}…, expected {self.fingerprint[:19]}…); "
+                "ask the sender to encrypt with the key holder's current public key."
+            )
+        if payload.get("layout") != self.layout.to_dict():
+            raise ValueError(
+                f"The vector's slot layout {payload.get('layout')} differs from this scheme's "
+                f"{self.layout.to_dict()}; all parties must build the scheme from the same to_json() text."
+            )
+        length, weight, hexes = payload.get("length"), payload.get("weight"), payload.get("ciphertexts")
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(f"The vector's length must be a non-negative int, got {length!r}.")
+        self.layout.check_weight(weight)
+        if not isinstance(hexes, list) or len(hexes) != self.layout.num_plaintexts(length):
+            raise ValueError(
+                f"A vector of length {length} needs {self.layout.num_plaintexts(length)} ciphertexts; "
+                "the payload has a different number."
+            )
+        n, nsquare = self.public_key.n, self.public_key.nsquare
+        ciphertexts = []
+        for i, h in enumerate(hexes):
+            try:
+                c = int(h, 16)
+            except (TypeError, ValueError):
+                raise ValueError(f"Ciphertext {i} is not a hexadecimal integer.") from None
+            if not 0 < c < nsquare or math.gcd(c, n) != 1:
+                raise ValueError(f"Ciphertext {i} is not a valid ciphertext for this public key.")
+            ciphertexts.append(c)
+        return EncryptedVector(self, ciphertexts, length=length, weight=weight)
+
+
+class EncryptedVector:
+    """A float vector encrypted with :class:`PackedPaillier`: ciphertexts, length and total weight.
+
+    Supports ``a + b`` (element-wise sum; weights add), ``k * a`` for a positive int ``k``
+    (weights multiply), :meth:`add_plaintext`, ``sum(vectors)``, JSON round trips and
+    :meth:`decrypt` to the weighted mean. Every operation checks the headroom first and
+    raises ``ValueError`` instead of letting a slot overflow into its neighbour.
+    """
+
+    def __init__(self, scheme: PackedPaillier, ciphertexts: list[int], *, length: int, weight: int) -> None:
+        self.scheme = scheme
+        self.ciphertexts = [int(c) for c in ciphertexts]
+        self.length = int(length)
+        self.weight = scheme.layout.check_weight(weight)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return (f"EncryptedVector(length={self.length}, weight={self.weight}, ciphertexts={len(self.ciphertexts)}, "
+                f"key={self.scheme.fingerprint[:15]}…)")
+
+    def _check_compatible(self, other: EncryptedVector) -> None:
+        if not isinstance(other, EncryptedVector):
+            raise TypeError(f"Can only add an EncryptedVector, got {type(other).__name__}; use add_plaintext() for floats.")
+        if other.scheme.fingerprint != self.scheme.fingerprint:
+            raise ValueError("These vectors were encrypted under different public keys and cannot be added.")
+        if other.scheme.layout != self.scheme.layout:
+            raise ValueError("These vectors use different slot layouts; build every party's scheme from one to_json().")
+        if other.length != self.length:
+            raise ValueError(f"Cannot add vectors of lengths {self.length} and {other.length}; they must match.")
+
+    def _headroom(self, weight: int, what: str) -> int:
+        if weight > self.scheme.layout.max_weight:
+            raise ValueError(
+                f"{what} would give total weight {weight}, but the slots only have headroom for "
+                f"{self.scheme.layout.max_weight}; a larger sum would silently carry into the next slot. "
+                f"Build the scheme with max_weight >= {weight}."
+            )
+        return weight
+
+    def __add__(self, other: EncryptedVector) -> EncryptedVector:
+        self._check_compatible(other)
+        weight = self._headroom(self.weight + other.weight, "Adding these vectors")
+        nsquare = self.scheme.public_key.nsquare
+        ciphertexts = [a * b % nsquare for a, b in zip(self.ciphertexts, other.ciphertexts)]
+        return EncryptedVector(self.scheme, ciphertexts, length=self.length, weight=weight)
+
+    def __radd__(self, other):
+        if isinstance(other, int) and other == 0:  # lets sum(vectors) start from 0
+            return self
+        return self.__add__(other)
+
+    def __mul__(self, k: int) -> EncryptedVector:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise TypeError(f"An EncryptedVector can only be multiplied by a positive int, got {k!r}.")
+        weight = self._headroom(self.weight * int(k), f"Multiplying by {k}")
+        nsquare = self.scheme.public_key.nsquare
+        ciphertexts = [powmod(c, int(k), nsquare) for c in self.ciphertexts]
+        return EncryptedVector(self.scheme, ciphertexts, length=self.length, weight=weight)
+
+    __rmul__ = __mul__
+
+    def add_plaintext(self, values, weight: int = 1) -> EncryptedVector:
+        """Add a vector the caller holds in the clear, with an integer weight.
+
+        Costs one modular multiplication per ciphertext (no fresh randomness is needed: the
+        result is as well hidden as ``self``). This is the PriDe party's step, which adds its
+        own model to the cloud's encrypted one.
+        """
+        values = np.asarray(values, dtype=np.float64).ravel()
+        if values.size != self.length:
+            raise ValueError(f"Cannot add a plaintext of length {values.size} to a vector of length {self.length}.")
+        total = self._headroom(self.weight + self.scheme.layout.check_weight(weight), "Adding this plaintext")
+        n, nsquare = self.scheme.public_key.n, self.scheme.public_key.nsquare
+        plaintexts = self.scheme.layout.encode(values, weight)
+        ciphertexts = [c * (1 + m * n) % nsquare for c, m in zip(self.ciphertexts, plaintexts)]
+        return EncryptedVector(self.scheme, ciphertexts, length=self.length, weight=total)
+
+    def decrypt(self, private_key) -> np.ndarray:
+        """Decrypt and unpack: the weighted mean of everything summed into this vector.
+
+        For ``sum`` of ``k`` vectors encrypted with weight 1 this is their mean; with integer
+        weights ``w_i`` it is ``sum(w_i x_i) / sum(w_i)``. Multiply by :attr:`weight` for the sum.
+        """
+        if not isinstance(private_key, paillier.PaillierPrivateKey):
+            raise TypeError(f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}.")
+        if private_key.public_key.n != self.scheme.public_key.n:
+            raise ValueError("This private key does not belong to the public key the vector was encrypted under.")
+        plaintexts = [private_key.raw_decrypt(c) for c in self.ciphertexts]
+        return self.scheme.layout.decode(plaintexts, self.length, self.weight)
+
+    def to_json(self) -> str:
+        """Serialise to JSON: key fingerprint, layout, length, weight, hex ciphertexts and a digest."""
+        body = {
+            "format": _VECTOR_FORMAT,
+            "version": _VERSION,
+            "public_key": {"n": format(self.scheme.public_key.n, "x"), "fingerprint": self.scheme.fingerprint},
+            "layout": self.scheme.layout.to_dict(),
+            "length": self.length,
+            "weight": self.weight,
+            "ciphertexts": [format(c, "x") for c in self.ciphertexts],
+        }
+        return _sealed_json(body)

@@ -1,0 +1,104 @@
+"""Tests for fl_course.pride (PriDe's per-element Paillier averaging and its leak)."""
+
+import numpy as np
+import pytest
+from phe import paillier
+
+from fl_course import pride
+from fl_course.secure import generate_keypair
+
+LENGTH = 12
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return generate_keypair(2048)
+
+
+@pytest.fixture(scope="module")
+def models():
+    rng = np.random.default_rng(0)
+    return [rng.normal(0, 1, LENGTH) for _ in range(4)]
+
+
+@pytest.fixture(scope="module")
+def encrypted(keys, models):
+    return [pride.encrypt_vector(keys[0], m, progress=False) for m in models]
+
+
+def test_encrypt_decrypt_round_trip(keys, models, encrypted):
+    assert all(c.public_key.n == keys[0].n for c in encrypted[0])
+    np.testing.assert_allclose(pride.decrypt_vector(keys[1], encrypted[0], progress=False), models[0], atol=1e-12)
+
+
+def test_pairwise_average_and_the_leak(keys, models, encrypted):
+    cloud, party = models[0], models[1]
+    average = pride.decrypt_vector(keys[1], pride.pairwise_average(encrypted[0], party), progress=False)
+    np.testing.assert_allclose(average, (cloud + party) / 2, atol=1e-12)
+    recovered = pride.recover_party_model(average, cloud)
+    np.testing.assert_allclose(recovered, party, rtol=0, atol=1e-12)
+
+
+def test_pride_average_gives_the_cloud_half_the_vote(keys, models, encrypted):
+    cloud, parties = models[0], models[1:]
+    sums = [pride.pairwise_sum(encrypted[0], p) for p in parties]
+    result = pride.decrypt_vector(keys[1], pride.pride_average(sums), progress=False)
+    np.testing.assert_allclose(result, cloud / 2 + np.sum(parties, axis=0) / (2 * len(parties)), atol=1e-12)
+    assert not np.allclose(result, np.mean(models, axis=0))
+
+
+@pytest.mark.parametrize("weights", [[1, 1, 1, 1], [160, 4000, 400, 40], [7, 1, 1, 3]])
+def test_mean_and_weighted_average(keys, models, encrypted, weights):
+    plain = pride.decrypt_vector(keys[1], pride.weighted_average(encrypted, weights), progress=False)
+    np.testing.assert_allclose(plain, np.average(models, axis=0, weights=weights), atol=1e-12)
+    uniform = pride.decrypt_vector(keys[1], pride.mean(encrypted), progress=False)
+    np.testing.assert_allclose(uniform, np.mean(models, axis=0), atol=1e-12)
+
+
+def test_precision_7_rounds_to_integers(keys):
+    values = np.array([0.3, -0.7, 1.6, -0.2])
+    encrypted = pride.encrypt_vector(keys[0], values, precision=7, progress=False)
+    np.testing.assert_array_equal(pride.decrypt_vector(keys[1], encrypted, progress=False), np.rint(values))
+
+
+def test_model_vector_round_trip():
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, (60, 1, 4, 4)).astype(np.float32)
+    labels = np.arange(60) % 3
+    model = pride.train_logistic_regression(images, labels, seed=0)
+    vector = pride.model_to_vector(model)
+    assert vector.shape == (3 * 16 + 3,)
+    rebuilt = pride.model_from_vector(vector, model.classes_)
+    x = images.reshape(60, -1)
+    np.testing.assert_array_equal(rebuilt.predict(x), model.predict(x))
+    np.testing.assert_allclose(rebuilt.predict_proba(x), model.predict_proba(x))
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda k, e: pride.encrypt_vector("not a key", [1.0]), TypeError),
+        (lambda k, e: pride.encrypt_vector(k[0], [np.nan]), ValueError),
+        (lambda k, e: pride.decrypt_vector(k[1], [1, 2]), TypeError),
+        (lambda k, e: pride.pairwise_sum(e[0], np.zeros(LENGTH + 1)), ValueError),
+        (lambda k, e: pride.mean([]), ValueError),
+        (lambda k, e: pride.mean([e[0], e[1][:3]]), ValueError),
+        (lambda k, e: pride.weighted_average(e, [1, 2]), ValueError),
+        (lambda k, e: pride.weighted_average(e, [1, 2, 0, 1]), ValueError),
+        (lambda k, e: pride.weighted_average(e, [1, 2, 0.5, 1]), ValueError),
+        (lambda k, e: pride.recover_party_model(np.zeros(3), np.zeros(4)), ValueError),
+        (lambda k, e: pride.model_from_vector(np.zeros(7), [0, 1, 2]), ValueError),
+        (lambda k, e: pride.train_logistic_regression(np.zeros((4, 2)), np.zeros(4, dtype=int)), ValueError),
+        (lambda k, e: pride.train_logistic_regression(np.zeros((4, 2)), np.arange(3)), ValueError),
+    ],
+)
+def test_bad_input_is_refused(keys, encrypted, call, error):
+    with pytest.raises(error):
+        call(keys, encrypted)
+
+
+def test_foreign_key_is_refused(encrypted):
+    other_public, _ = paillier.generate_paillier_keypair(n_length=512)
+    foreign = pride.encrypt_vector(other_public, np.zeros(LENGTH), progress=False)
+    with pytest.raises(ValueError, match="different public keys"):
+        pride.mean([encrypted[0], foreign])
