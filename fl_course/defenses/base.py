@@ -1,0 +1,292 @@
+"""Shared interface of the gradient-leakage defenses.
+
+A *client-side* defense maps the update a client is about to share (a gradient
+or a model delta, as ``dict[str, Tensor]`` keyed by parameter name) to the
+protected update; it may need the model, the client's batch, a root data set
+or the local iteration index. A *server-side* transform (GradDefense's
+compensation) maps the aggregate to a corrected aggregate. Both kinds are
+callables and come with adapters for :class:`fl_course.fedavg.FedAvg`'s hooks.
+
+The design follows Opacus' idea of one small object per mechanism, with every
+setting (the ``seed`` included) fixed in the constructor.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["Update", "Defense", "ServerTransform", "flatten_update", "unflatten_update"]
+
+Update = dict[str, torch.Tensor]
+
+
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
+
+
+def _check_percent(name: str, value: float, *, upper_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number between 0 and 100 (a percentage), got {value!r}.")
+    if value < 0 or value > 100 or (upper_open and value == 100):
+        bound = "below 100" if upper_open else "at most 100"
+        raise ValueError(f"{name} is a percentage: pass a value from 0 to {bound}, got {value!r}.")
+    return float(value)
+
+
+def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    if value < 0 or (value == 0 and not allow_zero):
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be {kind}, got {value!r}; pass e.g. {name}=0.01.")
+    return float(value)
+
+
+def check_update(update: Mapping[str, torch.Tensor]) -> None:
+    """Raise a clear error unless ``update`` maps names to tensors."""
+    if not isinstance(update, Mapping) or not update:
+        raise TypeError(
+            "The update must be a non-empty dict mapping parameter names to tensors, e.g. "
+            "{name: p.grad for name, p in model.named_parameters()}; got "
+            f"{type(update).__name__}."
+        )
+    for name, value in update.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor.")
+
+
+def protected_names(update: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> list[str]:
+    """Names of the entries a defense perturbs: floating tensors that are model parameters.
+
+    Without a model every floating-point entry counts. Integer buffers (such as
+    BatchNorm's ``num_batches_tracked``) always pass through untouched.
+    """
+    names = [k for k, v in update.items() if v.is_floating_point()]
+    if model is not None:
+        params = dict(model.named_parameters())
+        names = [k for k in names if k in params]
+        if not names:
+            raise ValueError(
+                "None of the update's keys is a parameter name of the model; key the update by "
+                "model.named_parameters() names (got e.g. " + repr(next(iter(update))) + ")."
+            )
+    return names
+
+
+def flatten_update(update: Mapping[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:
+    """Concatenate the chosen entries into one flat float tensor (in ``names`` order)."""
+    return torch.cat([update[k].detach().reshape(-1) for k in names])
+
+
+def unflatten_update(flat: torch.Tensor, update: Mapping[str, torch.Tensor], names: Sequence[str]) -> Update:
+    """Inverse of :func:`flatten_update`; entries not in ``names`` are copied from ``update``."""
+    out = {k: v.detach().clone() for k, v in update.items()}
+    start = 0
+    for k in names:
+        n = update[k].numel()
+        out[k] = flat[start : start + n].reshape(update[k].shape).to(update[k].dtype).clone()
+        start += n
+    return out
+
+
+class Defense(ABC):
+    """Base class of client-side defenses.
+
+    Subclasses implement :meth:`_protect`. Calling the defense validates the
+    update, hands :meth:`_protect` a private copy, and returns the protected
+    update; the caller's tensors are never modified.
+
+    Randomness comes from a private :class:`torch.Generator` seeded in the
+    constructor: two defenses built with the same settings and seed return the
+    same numbers for the same sequence of calls. :meth:`reset` rewinds it.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the defense's private random generator.
+    """
+
+    #: Short label used in tables.
+    name: str = "defense"
+
+    def __init__(self, *, seed: int = 0) -> None:
+        _check_seed(seed)
+        self.seed = seed
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def reset(self) -> None:
+        """Rewind the random generator to the constructor's seed."""
+        self._generator = torch.Generator().manual_seed(self.seed)
+
+    def __call__(
+        self,
+        update: Mapping[str, torch.Tensor],
+        *,
+        model: nn.Module | None = None,
+        data: tuple[torch.Tensor, torch.Tensor] | None = None,
+        iteration: int = 0,
+    ) -> Update:
+        """Return the protected copy of ``update``.
+
+        Parameters
+        ----------
+        update : dict[str, Tensor]
+            Gradient or model delta keyed by parameter name.
+        model : torch.nn.Module, optional
+            The model the update belongs to (needed by Soteria, GradDefense, Outpost).
+        data : (images, labels), optional
+            The client's batch behind the update (needed by Soteria).
+        iteration : int, default 0
+            Local iteration index ``t`` (used by Outpost's schedule).
+
+        Returns
+        -------
+        dict[str, Tensor]
+            A new dict; the input is not modified.
+        """
+        check_update(update)
+        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+            raise ValueError(f"iteration must be a non-negative integer (the local step index), got {iteration!r}.")
+        if model is not None and not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+        private = {k: v.detach().clone() for k, v in update.items()}
+        return self._protect(private, model=model, data=data, iteration=iteration)
+
+    @abstractmethod
+    def _protect(
+        self,
+        update: Update,
+        *,
+        model: nn.Module | None,
+        data: tuple[torch.Tensor, torch.Tensor] | None,
+        iteration: int,
+    ) -> Update:
+        """Protect ``update`` (a private copy the method may modify) and return it."""
+
+    def _noise(self, shape: torch.Size, kind: str, scale: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Draw noise on the CPU generator (reproducible everywhere), then move it to ``like``'s device."""
+        if kind == "gaussian":
+            z = torch.randn(shape, generator=self._generator)
+        else:  # Laplace by inversion: -b·sign(u)·log(1-2|u|), u ~ U(-1/2, 1/2)
+            u = torch.rand(shape, generator=self._generator, dtype=torch.float64) - 0.5
+            z = -torch.sign(u) * torch.log1p(-2 * u.abs().clamp(max=0.5 - 1e-16))
+        return (z * scale).to(dtype=like.dtype, device=like.device)
+
+    def client_hook(self, *, lr: float | None = None) -> Callable[..., Update]:
+        """Adapter for ``FedAvg(client_hook=...)``: protect each client's delta once before it is sent.
+
+        Parameters
+        ----------
+        lr : float, optional
+            When given, the delta ``Δ = W_local − W_global`` is turned into the
+            pseudo-gradient ``g = −Δ / lr`` before protection and back afterwards,
+            so settings stated for gradients (σ, clipping bounds) keep their
+            meaning. With one plain-SGD local step this is exactly the gradient.
+            Without ``lr`` the defense acts on the delta itself.
+
+        Returns
+        -------
+        callable
+            ``hook(update, *, model, client, round, data) -> update``.
+        """
+        if lr is not None:
+            _check_positive("lr", lr)
+
+        def hook(update: Update, *, model: nn.Module, client: int, round: int, data=None) -> Update:  # noqa: A002
+            batch = _first_batch(data)
+            if lr is None:
+                return self(update, model=model, data=batch, iteration=0)
+            grad = {k: -v / lr if v.is_floating_point() else v for k, v in update.items()}
+            out = self(grad, model=model, data=batch, iteration=0)
+            return {k: -v * lr if v.is_floating_point() else v for k, v in out.items()}
+
+        return hook
+
+    def gradient_hook(self, *, model: nn.Module | None = None) -> Callable[..., Update]:
+        """Adapter for CAFE's federations (``HorizontalFL``/``VerticalFL`` ``gradient_hook``).
+
+        Each worker's shared gradient is one FedSGD step, so it is protected as
+        local iteration 0.
+
+        Parameters
+        ----------
+        model : nn.Module, optional
+            The federation's model (``setting.model``), for the defenses that need it.
+
+        Returns
+        -------
+        callable
+            ``hook(gradient, *, worker, iteration) -> gradient``.
+
+        Examples
+        --------
+        >>> hook = GaussianNoise(sigma=0.1).gradient_hook()  # doctest: +SKIP
+        >>> setting.gradient_hook = hook  # doctest: +SKIP
+        """
+
+        def hook(gradient: Update, *, worker: int, iteration: int) -> Update:
+            return self(gradient, model=model, iteration=0)
+
+        return hook
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
+        return f"{type(self).__name__}({fields})"
+
+    def _settings(self) -> dict[str, object]:
+        return {"seed": self.seed}
+
+
+def _first_batch(data):
+    """The client's data as an ``(images, labels)`` pair, or ``None``."""
+    if data is None:
+        return None
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return data[0], data[1]
+    return None
+
+
+class ServerTransform(ABC):
+    """Base class of server-side transforms applied to the aggregated update."""
+
+    name: str = "server transform"
+
+    def __call__(self, update: Mapping[str, torch.Tensor]) -> Update:
+        """Return the transformed copy of the aggregate ``update`` (input untouched)."""
+        check_update(update)
+        return self._transform({k: v.detach().clone() for k, v in update.items()})
+
+    @abstractmethod
+    def _transform(self, update: Update) -> Update:
+        """Transform a private copy of the aggregate."""
+
+    def server_hook(self) -> Callable[[list[Update], list[float]], Update]:
+        """Adapter for ``FedAvg(server_hook=...)``: weighted average, then this transform.
+
+        Returns
+        -------
+        callable
+            ``hook(updates, weights) -> aggregate``.
+        """
+
+        def hook(updates: list[Update], weights: list[float]) -> Update:
+            if not updates or len(updates) != len(weights):
+                raise ValueError("server_hook needs one weight per update and at least one update.")
+            total = float(sum(weights))
+            if total <= 0:
+                raise ValueError("The aggregation weights must sum to a positive number.")
+            avg = {}
+            for k, v in updates[0].items():
+                if v.is_floating_point():
+                    avg[k] = sum(w / total * u[k] for u, w in zip(updates, weights))
+                else:
+                    avg[k] = v.clone()
+            return self(avg)
+
+        return hook
