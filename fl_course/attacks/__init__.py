@@ -1,6 +1,7 @@
 """Gradient-inversion attacks on federated updates (chapter 4).
 
-All attacks share :class:`~fl_course.attacks.base.Attack`:
+CAFE's large-batch attack on vertical and horizontal FL (chapter 5) is
+:class:`~fl_course.attacks.cafe.Cafe`. The single-update attacks share :class:`~fl_course.attacks.base.Attack`:
 ``attack.reconstruct(model, update, labels=..., data_shape=...)`` returns an
 :class:`~fl_course.attacks.base.AttackResult`. See :mod:`fl_course.attacks.base`
 for the interface and the victim-side helpers.
@@ -17,6 +18,7 @@ from fl_course.attacks.base import (
     client_gradient,
     simulate_update,
 )
+from fl_course.attacks.cafe import Cafe
 from fl_course.attacks.dlg import DLG, IDLG
 from fl_course.attacks.fedavg_unrolled import FedAvgInvertingGradients
 from fl_course.attacks.inverting import InvertingGradients
@@ -33,6 +35,7 @@ __all__ = [
     "client_fedavg_update",
     "simulate_update",
     "AnalyticAttack",
+    "Cafe",
     "recover_linear_input",
     "DLG",
     "IDLG",
