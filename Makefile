@@ -8,7 +8,7 @@ PYTHON     ?= python3
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
-STAGE      := _build/stage
+STAGE      := _stage
 NB_TIMEOUT ?= 1200
 CHROMIUM     ?= chromium
 CHROMEDRIVER ?= chromedriver
@@ -48,7 +48,8 @@ unit:
 	$(PY) -m pytest tests --ignore=tests/browser -q
 
 # Execute every lab once, on a staged copy, so the committed notebooks stay output-free;
-# the book is then built from the executed copies.
+# the book is then built from the executed copies. (The stage is not under _build/:
+# nbmake skips every notebook whose path contains a _build folder.)
 notebooks:
 	@rm -rf $(STAGE) _build/results && mkdir -p $(STAGE)
 	@cp -r _config.yml _toc.yml references.bib book notebooks $(STAGE)/
@@ -84,4 +85,4 @@ browser: browser-deps
 	$(PY) -m pytest tests/browser -q
 
 clean:
-	rm -rf _build
+	rm -rf _build $(STAGE)
