@@ -339,10 +339,14 @@ def install(*, progress: bool = True) -> float:
     torch_req, torch_extra = _torch_requirement(sources)
     overrides = fate_home() / "overrides.txt"
     overrides.write_text("\n".join(OVERRIDES) + "\n")
+    # `fate_flow init` rewrites files inside the installed fate_flow package. uv links
+    # installed files to its cache by default, so an earlier init elsewhere may have edited
+    # the cached copy: drop it, and copy (never link) so that this init cannot edit the cache.
     steps = [
+        [uv, "cache", "clean", "fate-flow"],
         [uv, "venv", "--seed", "--python", sys.executable, str(venv_dir())],
         [uv, "pip", "install", "--python", str(venv_python()), "--override", str(overrides),
-         "--index-strategy", "unsafe-best-match", *sources, *torch_extra,
+         "--link-mode", "copy", "--index-strategy", "unsafe-best-match", *sources, *torch_extra,
          f"fate_client[fate,fate_flow]=={FATE_VERSION}", torch_req],
     ]
     env = {**os.environ, "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "180")}
