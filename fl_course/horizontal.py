@@ -53,8 +53,10 @@ class HorizontalFL:
     channels, hidden : model sizes of the shared :class:`~fl_course.vertical.BottomModel`
         (2 conv + 3 FC on the whole 28×28 image, 10 logits).
     gradient_hook : callable, optional
-        ``hook(gradient: dict[str, Tensor], *, worker: int, iteration: int) -> dict`` transforms
-        each worker's gradient before the server aggregates it (a defense).
+        ``hook(gradient: dict[str, Tensor], *, worker: int, iteration: int, data: tuple) -> dict``
+        transforms each worker's gradient before the server aggregates it (a defense).
+        ``data`` is ``(images, labels)``, the worker's samples in this iteration's batch (the
+        batch behind the gradient, which a defense such as Soteria needs).
     seed : int
         Seeds the model and the server's choice of batch indices.
 
@@ -96,7 +98,7 @@ class HorizontalFL:
         if lr < 0:
             raise ValueError(f"lr must be non-negative, got {lr}; pass lr=0 to freeze the model.")
         if gradient_hook is not None and not callable(gradient_hook):
-            raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration) -> dict.")
+            raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict.")
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.workers = len(client_data)
         self.images = torch.cat([x for x, _ in client_data]).to(self.device)
@@ -154,10 +156,11 @@ class HorizontalFL:
             if weights[m] == 0:
                 continue
             local = indices[torch.as_tensor(owner == m)].to(self.device)
-            loss = F.cross_entropy(self.model(self.images[local]), self.labels[local])
+            batch = (self.images[local], self.labels[local])
+            loss = F.cross_entropy(self.model(batch[0]), batch[1])
             grad = dict(zip(names, (g.detach() for g in torch.autograd.grad(loss, params))))
             if self.gradient_hook is not None:
-                grad = self.gradient_hook(grad, worker=m, iteration=self.iteration)
+                grad = self.gradient_hook(grad, worker=m, iteration=self.iteration, data=batch)
             for n in names:
                 total[n] += float(weights[m]) * grad[n]
             losses.append(float(weights[m]) * float(loss.detach()))

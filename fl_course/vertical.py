@@ -228,8 +228,10 @@ class VerticalFL:
         Learning rate of the SGD step the server applies to all models (0 freezes them).
     channels, hidden, embedding : model sizes of each worker's :class:`BottomModel`.
     gradient_hook : callable, optional
-        ``hook(gradient: dict[str, Tensor], *, worker: int, iteration: int) -> dict``
+        ``hook(gradient: dict[str, Tensor], *, worker: int, iteration: int, data: tuple) -> dict``
         transforms each worker's uploaded gradient before the server sees it (a defense).
+        ``data`` is ``(piece, None)``: the worker's quarter of this iteration's batch,
+        ``[B, C, 14, 14]``, and no labels (the server holds them).
     seed : int
         Seeds the models (worker ``m`` uses ``seed + m + 1``, the top layer ``seed``) and
         the server's choice of batch indices.
@@ -275,7 +277,7 @@ class VerticalFL:
         if lr < 0:
             raise ValueError(f"lr must be non-negative, got {lr}; pass lr=0 to freeze the models.")
         if gradient_hook is not None and not callable(gradient_hook):
-            raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration) -> dict.")
+            raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict.")
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
@@ -318,7 +320,8 @@ class VerticalFL:
         indices = torch.as_tensor(indices, device=self.device)
         y = self.labels[indices]
         # 1. workers: forward their quarters and send the outputs (intermediate results)
-        outputs = [net(piece[indices]) for net, piece in zip(self.bottoms, self._pieces)]
+        inputs = [piece[indices] for piece in self._pieces]
+        outputs = [net(x) for net, x in zip(self.bottoms, inputs)]
         received = [o.detach().requires_grad_(True) for o in outputs]
         # 2. server: top layer and loss with the labels it holds
         self.top.zero_grad(set_to_none=True)
@@ -330,7 +333,7 @@ class VerticalFL:
             grads = torch.autograd.grad(out, list(net.parameters()), grad_outputs=got.grad)
             grad = {n: g.detach() for (n, _), g in zip(net.named_parameters(), grads)}
             if self.gradient_hook is not None:
-                grad = self.gradient_hook(grad, worker=m, iteration=self.iteration)
+                grad = self.gradient_hook(grad, worker=m, iteration=self.iteration, data=(inputs[m], None))
             shared.append(grad)
         step = Step(indices.cpu(), shared, float(loss.detach()))
         if update:

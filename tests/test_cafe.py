@@ -140,8 +140,9 @@ def test_cafe_is_deterministic_and_fake_init_is_uniform():
 def test_cafe_on_hfl_with_defense_hook():
     calls = []
 
-    def hook(grad, *, worker, iteration):
+    def hook(grad, *, worker, iteration, data):
         calls.append(worker)
+        assert data[0].shape[1:] == (1, 28, 28) and len(data[0]) == len(data[1])
         return {n: g + 0.0 for n, g in grad.items()}
 
     data = [(torch.rand(4, 1, 28, 28), torch.arange(4)) for _ in range(2)]

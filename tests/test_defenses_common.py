@@ -13,6 +13,7 @@ from fl_course.defenses import (
     Outpost,
     Soteria,
 )
+from fl_course.horizontal import HorizontalFL
 from fl_course.models import LeNetZhu
 
 
@@ -125,5 +126,28 @@ def test_client_hook_with_lr_works_in_gradient_units(setting):
 def test_gradient_hook_for_cafe_federations(setting):
     model, data, grad, root = setting
     hook = GradDefense(root, seed=0).gradient_hook(model=model)
-    out = hook(grad, worker=2, iteration=17)
+    out = hook(grad, worker=2, iteration=17, data=data)
     assert any(not torch.equal(out[k], grad[k]) for k in grad)
+
+
+def test_soteria_runs_through_the_hfl_gradient_hook():
+    gen = torch.Generator().manual_seed(0)
+    clients = [(torch.rand(4, 1, 28, 28, generator=gen), torch.arange(4)) for _ in range(2)]
+    hfl = HorizontalFL(clients, batch_size=2, channels=(4, 8), seed=0)
+    soteria = Soteria(prune_rate=50)
+    defended = soteria.gradient_hook(model=hfl.model)
+    shared, batches = [], []
+
+    def hook(gradient, *, worker, iteration, data):
+        batches.append((gradient, data))
+        shared.append(defended(gradient, worker=worker, iteration=iteration, data=data))
+        return shared[-1]
+
+    hfl.gradient_hook = hook
+    hfl.step(hfl.choose_batch(0), update=False)
+    assert len(shared) == 2
+    width = hfl.model.fc1.in_features
+    for (raw, data), out in zip(batches, shared):
+        assert int((out["fc1.weight"].abs().sum(0) == 0).sum()) >= width // 2  # half the features pruned
+        direct = soteria(raw, model=hfl.model, data=data)
+        assert all(torch.equal(out[k], direct[k]) for k in raw)

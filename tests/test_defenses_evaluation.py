@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -6,6 +8,7 @@ from fl_course.attacks import InvertingGradients
 from fl_course.defenses import GaussianNoise, GradientCompression, MarchenkoPasturCompensation, Outpost
 from fl_course.defenses.evaluation import (
     attack_matrix,
+    cafe_matrix,
     compensation_error,
     federated_run,
     federated_utility,
@@ -39,6 +42,36 @@ def test_attack_matrix_has_one_row_per_cell(data):
     table, recs = attack_matrix(lambda: ConvNet(width=2, seed=0), x[:2], y[:2], defenses, attacks, progress=False)
     assert len(table) == 4 and set(table.columns) >= {"psnr", "ssim", "mse", "seconds"}
     assert recs[("GC", "IG")].shape == (2, 1, 28, 28)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("FL_COURSE_DATA") and not os.path.isdir("/work/shared/data"), reason="needs MNIST"
+)
+def test_cafe_matrix_one_row_per_defense_and_noise_stops_cafe(monkeypatch):
+    monkeypatch.setenv("FL_COURSE_DATA", os.environ.get("FL_COURSE_DATA", "/work/shared/data"))
+    defenses = {"none": None, "DP-Gaussian": GaussianNoise(1.0, seed=0)}
+    table, fakes = cafe_matrix(defenses, num_samples=8, batch_size=4, iterations=120, progress=False)
+    assert list(table["defense"]) == ["none", "DP-Gaussian"]
+    assert set(table.columns) == {"defense", "psnr", "psnr_min", "ssim", "mse", "seconds"}
+    assert fakes["none"].shape == (8, 1, 28, 28) and 0 <= float(fakes["none"].min()) <= float(fakes["none"].max()) <= 1
+    psnr = table.set_index("defense")["psnr"]
+    assert psnr["DP-Gaussian"] < psnr["none"] - 5
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"defenses": {}}, "non-empty"),
+        ({"defenses": {"DP": 0.1}}, "Defense or None"),
+        ({"iterations": 0}, "iterations"),
+        ({"batch_size": 16}, "exceeds"),
+        ({"seed": -1}, "seed"),
+    ],
+)
+def test_cafe_matrix_rejects_bad_arguments(kwargs, match):
+    args = {"defenses": {"none": None}, "num_samples": 8, "batch_size": 4, "iterations": 5, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        cafe_matrix(args.pop("defenses"), **args)
 
 
 def test_federated_utility_compares_with_no_defense(data):

@@ -48,3 +48,22 @@ def test_needs_model_and_data():
 def test_bad_settings_raise(kwargs, error):
     with pytest.raises(error):
         Soteria(**kwargs)
+
+
+def test_cached_ratios_give_the_same_update_as_a_fresh_defense():
+    """Soteria reuses each example's ratios while the weights stay the same; results must not change."""
+    model = LeNetZhu(seed=0)
+    x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
+    names = [n for n, _ in model.named_parameters()]
+    cached = Soteria(prune_rate=50)
+    for batch in ([0, 1, 2], [2, 3, 4], [4, 5, 0], [1, 1, 5]):
+        xb, yb = x[batch], y[batch]
+        grad = dict(zip(names, torch.autograd.grad(F.cross_entropy(model(xb), yb), model.parameters())))
+        fresh = Soteria(prune_rate=50)(grad, model=model, data=(xb, yb))
+        again = cached(grad, model=model, data=(xb, yb))
+        assert all(torch.allclose(fresh[k], again[k]) for k in grad)
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)  # new features: the cached ratios must not be reused
+    grad = dict(zip(names, torch.autograd.grad(F.cross_entropy(model(x[:3]), y[:3]), model.parameters())))
+    fresh = Soteria(prune_rate=50)(grad, model=model, data=(x[:3], y[:3]))
+    assert all(torch.equal(fresh[k], cached(grad, model=model, data=(x[:3], y[:3]))[k]) for k in grad)

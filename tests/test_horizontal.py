@@ -42,16 +42,21 @@ def test_fake_gradients_match_with_true_data_and_one_hot_labels():
 
 
 def test_hook_and_update():
-    calls = []
+    calls, batches = [], []
 
-    def hook(grad, *, worker, iteration):
+    def hook(grad, *, worker, iteration, data):
         calls.append(worker)
+        batches.append(data)
         return grad
 
     hfl = HorizontalFL(_clients(), batch_size=2, lr=0.1, gradient_hook=hook, seed=0)
     before = [p.clone() for p in hfl.model.parameters()]
-    hfl.step(hfl.choose_batch(0))
+    idx = hfl.choose_batch(0)
+    hfl.step(idx)
     assert calls == [0, 1, 2, 3]
+    for m, (images, labels) in enumerate(batches):  # each worker's own samples of the batch
+        local = idx[2 * m : 2 * m + 2]
+        assert torch.equal(images, hfl.images[local]) and torch.equal(labels, hfl.labels[local])
     assert any(not torch.equal(a, b) for a, b in zip(before, hfl.model.parameters()))
 
 

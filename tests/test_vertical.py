@@ -84,16 +84,20 @@ def test_index_alignment_fake_equals_real_gradient():
 
 def test_gradient_hook_sees_each_worker_and_changes_what_server_sees():
     x, y = _data(6)
-    seen = []
+    seen, pieces = [], []
 
-    def hook(grad, *, worker, iteration):
+    def hook(grad, *, worker, iteration, data):
         seen.append((worker, iteration))
+        pieces.append(data)
         return {n: torch.zeros_like(g) for n, g in grad.items()}
 
     vfl = VerticalFL(x, y, batch_size=3, lr=0.1, gradient_hook=hook, seed=0)
     before = [p.clone() for p in vfl.bottoms[0].parameters()]
-    step = vfl.step(vfl.choose_batch(0))
+    idx = vfl.choose_batch(0)
+    step = vfl.step(idx)
     assert seen == [(0, 0), (1, 0), (2, 0), (3, 0)]
+    quarters = split_quarters(x[idx])
+    assert all(torch.equal(piece, quarters[m]) and labels is None for m, (piece, labels) in enumerate(pieces))
     assert all(float(g.abs().sum()) == 0 for block in step.gradients[1:] for g in block.values())
     assert all(torch.equal(a, b) for a, b in zip(before, vfl.bottoms[0].parameters()))
 

@@ -31,7 +31,7 @@ from fl_course.defenses.graddefense import (
 )
 from fl_course.defenses.local_steps import LocalStepProtection
 from fl_course.defenses.outpost import Outpost, fisher_mask, parameter_risk
-from fl_course.defenses.soteria import Soteria, representation_scores
+from fl_course.defenses.soteria import Soteria, feature_ratios, representation_scores
 
 __all__ = [
     "Defense",
@@ -42,6 +42,7 @@ __all__ = [
     "GaussianNoise",
     "LaplaceNoise",
     "Soteria",
+    "feature_ratios",
     "representation_scores",
     "GradDefense",
     "MarchenkoPasturCompensation",

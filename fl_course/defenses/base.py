@@ -212,7 +212,9 @@ class Defense(ABC):
         """Adapter for CAFE's federations (``HorizontalFL``/``VerticalFL`` ``gradient_hook``).
 
         Each worker's shared gradient is one FedSGD step, so it is protected as
-        local iteration 0.
+        local iteration 0. The worker's batch, which the federation passes as
+        ``data``, goes to the defense unchanged: ``(images, labels)`` in HFL,
+        ``(quarter, None)`` in VFL (Soteria reads only the images).
 
         Parameters
         ----------
@@ -222,16 +224,16 @@ class Defense(ABC):
         Returns
         -------
         callable
-            ``hook(gradient, *, worker, iteration) -> gradient``.
+            ``hook(gradient, *, worker, iteration, data=None) -> gradient``.
 
         Examples
         --------
-        >>> hook = GaussianNoise(sigma=0.1).gradient_hook()  # doctest: +SKIP
+        >>> hook = Soteria().gradient_hook(model=setting.model)  # doctest: +SKIP
         >>> setting.gradient_hook = hook  # doctest: +SKIP
         """
 
-        def hook(gradient: Update, *, worker: int, iteration: int) -> Update:
-            return self(gradient, model=model, iteration=0)
+        def hook(gradient: Update, *, worker: int, iteration: int, data=None) -> Update:
+            return self(gradient, model=model, data=data, iteration=0)
 
         return hook
 

@@ -147,11 +147,11 @@ class Outpost(Defense):
         masks = fisher_mask(update, names, self.phi)
         for k in names:
             pruned = prune_smallest(update[k], self.prune_base)
-            selected = masks[k]
-            count = int(selected.sum())
-            if count and risk[k] * self.noise_base > 0:
-                noise = self._noise(torch.Size([count]), "gaussian", risk[k] * self.noise_base, update[k])
-                pruned[selected] = pruned[selected] + noise
+            scale = risk[k] * self.noise_base
+            if scale > 0 and bool(masks[k].any()):
+                # one draw per entry, kept where selected: cheaper than boolean indexing
+                noise = self._noise(update[k].shape, "gaussian", scale, update[k])
+                pruned.add_(noise.masked_fill_(~masks[k], 0.0))
             update[k] = pruned
         return update
 

@@ -10,6 +10,7 @@ of that layer's weight gradient are zeroed. Other layers are sent unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 from fl_course.defenses.base import Defense, Update, _check_percent
 from fl_course.defenses.compression import smallest_mask
 
-__all__ = ["Soteria", "representation_scores"]
+__all__ = ["Soteria", "feature_ratios", "representation_scores"]
 
 
 def _first_linear(model: nn.Module) -> str:
@@ -26,6 +27,48 @@ def _first_linear(model: nn.Module) -> str:
         if isinstance(module, nn.Linear):
             return name
     raise ValueError("Soteria needs a model with an nn.Linear layer; pass layer='<module name>' explicitly.")
+
+
+def feature_ratios(
+    model: nn.Module, images: torch.Tensor, layer: str, *, chunk: int = 128
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example ratios ``‖∇ₓ r_{b,i}‖ / |r_{b,i}|`` of the input ``r`` of ``layer``.
+
+    Parameters
+    ----------
+    model : nn.Module
+    images : Tensor
+        Batch ``[B, C, H, W]`` behind the gradient.
+    layer : str
+        Module name of the fully connected layer (e.g. ``"fc"``).
+    chunk : int, default 128
+        Features differentiated at once (memory knob).
+
+    Returns
+    -------
+    ratios : Tensor
+        Shape ``[B, F]``, on the CPU.
+    representation : Tensor
+        The representation ``r``, shape ``[B, F]``.
+    """
+    module = model.get_submodule(layer)
+    captured: list[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda m, inp, out: captured.append(inp[0]))
+    x = images.detach().clone().requires_grad_(True)
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    r = captured[0].flatten(1)
+    num_features = r.shape[1]
+    norms = torch.empty(r.shape[0], num_features, dtype=r.dtype)
+    for start in range(0, num_features, chunk):
+        stop = min(start + chunk, num_features)
+        eye = torch.zeros(stop - start, *r.shape, dtype=r.dtype, device=r.device)
+        eye[torch.arange(stop - start), :, torch.arange(start, stop)] = 1.0
+        (jac,) = torch.autograd.grad(r, x, grad_outputs=eye, retain_graph=True, is_grads_batched=True)
+        norms[:, start:stop] = jac.flatten(2).norm(dim=2).T.detach().cpu()
+    return norms / r.detach().abs().cpu().clamp_min(1e-12), r.detach()
 
 
 def representation_scores(
@@ -50,25 +93,13 @@ def representation_scores(
     representation : Tensor
         The representation ``r``, shape ``[B, F]``.
     """
-    module = model.get_submodule(layer)
-    captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, inp, out: captured.append(inp[0]))
-    x = images.detach().clone().requires_grad_(True)
-    try:
-        model(x)
-    finally:
-        handle.remove()
-    r = captured[0].flatten(1)
-    num_features = r.shape[1]
-    norms = torch.empty(r.shape[0], num_features, dtype=r.dtype)
-    for start in range(0, num_features, chunk):
-        stop = min(start + chunk, num_features)
-        eye = torch.zeros(stop - start, *r.shape, dtype=r.dtype, device=r.device)
-        eye[torch.arange(stop - start), :, torch.arange(start, stop)] = 1.0
-        (jac,) = torch.autograd.grad(r, x, grad_outputs=eye, retain_graph=True, is_grads_batched=True)
-        norms[:, start:stop] = jac.flatten(2).norm(dim=2).T.detach().cpu()
-    ratio = norms / r.detach().abs().cpu().clamp_min(1e-12)
-    return ratio.sum(dim=0), r.detach()
+    ratios, r = feature_ratios(model, images, layer, chunk=chunk)
+    return ratios.sum(dim=0), r
+
+
+def _examples_independent(model: nn.Module) -> bool:
+    """True unless a BatchNorm layer in training mode mixes the examples of a batch."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
 
 
 class Soteria(Defense):
@@ -119,6 +150,7 @@ class Soteria(Defense):
             raise TypeError(f"layer must be a module name such as 'fc', got {type(layer).__name__}.")
         self.layer = layer
         self.max_samples = max_samples
+        self._ratio_cache: tuple[tuple | None, dict[bytes, torch.Tensor]] = (None, {})
         if self.prune_rate < 20:
             warnings.warn(
                 f"prune_rate={prune_rate}: removing under 20% of the representation features leaves most of "
@@ -144,11 +176,36 @@ class Soteria(Defense):
         if key not in update:
             raise ValueError(f"The update has no entry {key!r}; pass layer= the name of the defended nn.Linear.")
         images = data[0][: self.max_samples]
-        scores, _ = representation_scores(model, images, layer)
+        scores = self._scores(model, images, layer)
         k = int(self.prune_rate / 100.0 * scores.numel())
         mask = (~smallest_mask(scores, k)).to(scores.dtype)
         update[key] = update[key] * mask.to(update[key].device, update[key].dtype)
         return update
+
+    def _scores(self, model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
+        """Feature scores of ``images``, reusing each example's ratios while the weights stay the same.
+
+        An attacked federation with a frozen model (CAFE) sends the same examples again and
+        again; their ratios are computed once per weight fingerprint. With BatchNorm in
+        training mode the examples interact and nothing is cached.
+        """
+        if not _examples_independent(model):
+            return representation_scores(model, images, layer)[0]
+        params = [p.detach() for p in model.parameters()]
+        fingerprint = (layer,) + tuple(float(p.double().sum()) for p in params) + tuple(float(p.double().abs().sum()) for p in params)
+        if self._ratio_cache[0] != fingerprint:
+            self._ratio_cache = (fingerprint, {})
+        cache = self._ratio_cache[1]
+        keys = [hashlib.sha1(x.detach().cpu().numpy().tobytes()).digest() for x in images]
+        missing, seen = [], set()
+        for i, k in enumerate(keys):
+            if k not in cache and k not in seen:
+                missing.append(i)
+                seen.add(k)
+        if missing:
+            ratios, _ = feature_ratios(model, images[missing], layer)
+            cache.update({keys[i]: row for i, row in zip(missing, ratios)})
+        return torch.stack([cache[k] for k in keys]).sum(dim=0)
 
     def _settings(self) -> dict[str, object]:
         return {"prune_rate": self.prune_rate, "layer": self.layer, "max_samples": self.max_samples, "seed": self.seed}
