@@ -78,13 +78,8 @@ def representation_scores(
 
     Parameters
     ----------
-    model : nn.Module
-    images : Tensor
-        Batch ``[B, C, H, W]`` behind the gradient.
-    layer : str
-        Module name of the fully connected layer (e.g. ``"fc"``).
-    chunk : int, default 128
-        Features differentiated at once (memory knob).
+    model, images, layer, chunk
+        As in :func:`feature_ratios`.
 
     Returns
     -------
