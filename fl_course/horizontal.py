@@ -24,7 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fl_course.vertical import BottomModel, GradientHook, Step, _block_gradients, _check_images, _check_positive_int
+from fl_course.vertical import (
+    BottomModel,
+    GradientHook,
+    Step,
+    _block_gradients,
+    _check_images,
+    _check_positive_int,
+    _sgd_update,
+)
 
 __all__ = ["HorizontalFL"]
 
@@ -172,11 +180,7 @@ class HorizontalFL:
 
     def apply(self, step: Step) -> None:
         """The server's FedSGD update with the aggregated gradient (no-op if ``lr`` is 0)."""
-        if self.lr == 0:
-            return
-        with torch.no_grad():
-            for n, p in self.model.named_parameters():
-                p -= self.lr * step.gradients[0][n]
+        _sgd_update(self.blocks(), step.gradients, self.lr)
 
     def fake_gradients(
         self, fake: torch.Tensor, indices: torch.Tensor, label_logits: torch.Tensor | None = None

@@ -213,6 +213,16 @@ def _block_gradients(loss: torch.Tensor, blocks: list[nn.Module]) -> list[dict[s
     return out
 
 
+def _sgd_update(blocks: list[nn.Module], gradients: list[dict[str, torch.Tensor]], lr: float) -> None:
+    """The server's SGD step on every block with its shared gradient (no-op if ``lr`` is 0)."""
+    if lr == 0:
+        return
+    with torch.no_grad():
+        for module, grad in zip(blocks, gradients):
+            for n, p in module.named_parameters():
+                p -= lr * grad[n]
+
+
 class VerticalFL:
     """Four-worker vertical FL on image quarters with a server-side softmax layer.
 
@@ -343,12 +353,7 @@ class VerticalFL:
 
     def apply(self, step: Step) -> None:
         """The server's SGD update of every model with the shared gradients (no-op if ``lr`` is 0)."""
-        if self.lr == 0:
-            return
-        with torch.no_grad():
-            for module, grad in zip(self.blocks(), step.gradients):
-                for n, p in module.named_parameters():
-                    p -= self.lr * grad[n]
+        _sgd_update(self.blocks(), step.gradients, self.lr)
 
     def fake_gradients(
         self, fake: torch.Tensor, indices: torch.Tensor, label_logits: torch.Tensor | None = None

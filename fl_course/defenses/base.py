@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ["Update", "Defense", "ServerTransform", "flatten_update", "unflatten_update"]
+__all__ = ["Update", "Defense", "ServerTransform", "flatten_update", "unflatten_update", "weights_fingerprint"]
 
 Update = dict[str, torch.Tensor]
 
@@ -77,6 +77,16 @@ def protected_names(update: Mapping[str, torch.Tensor], model: nn.Module | None 
                 "model.named_parameters() names (got e.g. " + repr(next(iter(update))) + ")."
             )
     return names
+
+
+def weights_fingerprint(model: nn.Module) -> tuple[float, ...]:
+    """Sums and absolute sums of every parameter: a cheap key for caches valid while the weights stay.
+
+    Defenses that derive something costly from the weights alone (GradDefense's layer
+    risks, Soteria's feature scores) recompute it only when this key changes.
+    """
+    params = [p.detach() for p in model.parameters()]
+    return tuple(float(p.double().sum()) for p in params) + tuple(float(p.double().abs().sum()) for p in params)
 
 
 def flatten_update(update: Mapping[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:

@@ -39,12 +39,8 @@ def smallest_mask(values: torch.Tensor, k: int) -> torch.Tensor:
     else:
         kth = torch.as_tensor(np.partition(flat.detach().numpy(), k - 1)[k - 1], dtype=flat.dtype)
     mask = flat < kth
-    need = k - int(mask.sum())  # entries equal to the k-th value still to take, first ones first
-    ties = flat == kth
-    if need == 1:  # the usual case for real-valued gradients: argmax finds the first tie fast
-        mask[int(torch.argmax(ties.to(torch.uint8)))] = True
-    else:
-        mask[torch.nonzero(ties).reshape(-1)[:need]] = True
+    ties = torch.nonzero(flat == kth).reshape(-1)[: k - int(mask.sum())]
+    mask[ties] = True
     return mask.reshape(values.shape)
 
 

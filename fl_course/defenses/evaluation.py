@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fl_course import metrics
-from fl_course.defenses.base import Defense, ServerTransform
+from fl_course.defenses.base import Defense, ServerTransform, _check_seed
 from fl_course.defenses.compression import GradientCompression
 from fl_course.defenses.dp import GaussianNoise, LaplaceNoise
 from fl_course.defenses.graddefense import GradDefense
@@ -181,8 +181,7 @@ def cafe_matrix(
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if batch_size > num_samples:
         raise ValueError(f"batch_size={batch_size} exceeds num_samples={num_samples}; the batch is drawn from them.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    _check_seed(seed)
 
     rows, recs = [], {}
     for name, defense in tqdm(defenses.items(), desc="CAFE per defense", disable=not progress, leave=False):

@@ -35,6 +35,7 @@ from fl_course.defenses.base import (
     flatten_update,
     protected_names,
     unflatten_update,
+    weights_fingerprint,
 )
 
 __all__ = [
@@ -403,11 +404,10 @@ class GradDefense(Defense):
 
     def sensitivity(self, model: nn.Module) -> dict[str, float]:
         """Layer risks of ``model`` on the root set (cached per weight fingerprint)."""
-        params = [p.detach() for p in model.parameters()]
-        fingerprint = tuple(float(p.double().sum()) for p in params) + tuple(float(p.double().abs().sum()) for p in params)
+        fingerprint = weights_fingerprint(model)
         if self._sens_cache is None or self._sens_cache[0] != fingerprint:
             images, labels = self.root_data
-            device = params[0].device
+            device = next(model.parameters()).device
             risk = layer_sensitivity(model, images.to(device), labels.to(device), seed=self.seed)
             self._sens_cache = (fingerprint, risk)
         return self._sens_cache[1]

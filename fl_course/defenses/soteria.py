@@ -16,7 +16,7 @@ import warnings
 import torch
 from torch import nn
 
-from fl_course.defenses.base import Defense, Update, _check_percent
+from fl_course.defenses.base import Defense, Update, _check_percent, weights_fingerprint
 from fl_course.defenses.compression import smallest_mask
 
 __all__ = ["Soteria", "feature_ratios", "representation_scores"]
@@ -186,8 +186,7 @@ class Soteria(Defense):
         """
         if not _examples_independent(model):
             return representation_scores(model, images, layer)[0]
-        params = [p.detach() for p in model.parameters()]
-        fingerprint = (layer,) + tuple(float(p.double().sum()) for p in params) + tuple(float(p.double().abs().sum()) for p in params)
+        fingerprint = (layer, *weights_fingerprint(model))
         if self._ratio_cache[0] != fingerprint:
             self._ratio_cache = (fingerprint, {})
         cache = self._ratio_cache[1]
