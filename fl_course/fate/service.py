@@ -342,11 +342,17 @@ def install(*, progress: bool = True) -> float:
     # `fate_flow init` rewrites files inside the installed fate_flow package. uv links
     # installed files to its cache by default, so an earlier init elsewhere may have edited
     # the cached copy: drop it, and copy (never link) so that this init cannot edit the cache.
+    # FATE Flow starts a fresh Python process for every stage of every task (component
+    # definition, execution, clean-up), each importing torch, accelerate and sklearn. uv does
+    # not write bytecode unless asked (pip does), and with PYTHONDONTWRITEBYTECODE set nothing
+    # caches it later, so every process would compile those packages again: 9.6 s per import
+    # of the HomoLR component instead of 3.7 s on the 2-core machine.
     steps = [
         [uv, "cache", "clean", "fate-flow"],
         [uv, "venv", "--seed", "--python", sys.executable, str(venv_dir())],
         [uv, "pip", "install", "--python", str(venv_python()), "--override", str(overrides),
-         "--link-mode", "copy", "--index-strategy", "unsafe-best-match", *sources, *torch_extra,
+         "--link-mode", "copy", "--compile-bytecode", "--index-strategy", "unsafe-best-match",
+         *sources, *torch_extra,
          f"fate_client[fate,fate_flow]=={FATE_VERSION}", torch_req],
     ]
     env = {**os.environ, "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "180")}
