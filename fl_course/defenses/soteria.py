@@ -191,14 +191,10 @@ class Soteria(Defense):
             self._ratio_cache = (fingerprint, {})
         cache = self._ratio_cache[1]
         keys = [hashlib.sha1(x.detach().cpu().numpy().tobytes()).digest() for x in images]
-        missing, seen = [], set()
-        for i, k in enumerate(keys):
-            if k not in cache and k not in seen:
-                missing.append(i)
-                seen.add(k)
+        missing = {k: i for i, k in enumerate(keys) if k not in cache}  # one example per new key
         if missing:
-            ratios, _ = feature_ratios(model, images[missing], layer)
-            cache.update({keys[i]: row for i, row in zip(missing, ratios)})
+            ratios, _ = feature_ratios(model, images[list(missing.values())], layer)
+            cache.update(zip(missing, ratios))
         return torch.stack([cache[k] for k in keys]).sum(dim=0)
 
     def _settings(self) -> dict[str, object]:
