@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["mse", "psnr", "psnr_cafe", "ssim"]
+__all__ = ["mse", "psnr", "psnr_cafe", "ssim", "trivial_guesses"]
 
 
 def _as_batch(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,3 +234,53 @@ def ssim(
     c2 = (0.03 * data_range) ** 2
     ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return _reduce(ssim_map.flatten(1).mean(1), reduction)
+
+
+def trivial_guesses(targets: torch.Tensor, mean_image: torch.Tensor, *, seed: int,
+                    metric=psnr) -> "pandas.DataFrame":
+    """Score the three trivial guesses against the same victims a reconstruction is judged on.
+
+    A reconstruction only shows leakage when it is closer to the victims than a guess that
+    uses no gradient at all: an all-black image, the mean training image, uniform noise.
+
+    Parameters
+    ----------
+    targets : torch.Tensor
+        The victims' true images, ``[N, C, H, W]`` in [0, 1].
+    mean_image : torch.Tensor
+        Mean of the training images the attacker could know, ``[C, H, W]``.
+    seed : int
+        Seed of the uniform noise.
+    metric : callable, default :func:`psnr`
+        The PSNR used for the reconstructions (:func:`psnr_cafe` for CAFE's tables).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``all-black``, ``mean image``, ``uniform noise``; columns ``psnr`` and
+        ``ssim`` (means over the victims). ``table["psnr"].max()`` is the best trivial guess.
+
+    Examples
+    --------
+    >>> x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    >>> table = trivial_guesses(x, x.mean(0), seed=0)
+    >>> list(table.index)
+    ['all-black', 'mean image', 'uniform noise']
+    """
+    import pandas as pd
+
+    targets = targets.detach().float()
+    if targets.dim() != 4:
+        raise ValueError(f"targets must be [N, C, H, W], got {list(targets.shape)}.")
+    if tuple(mean_image.shape) != tuple(targets.shape[1:]):
+        raise ValueError(
+            f"mean_image must have one image's shape {list(targets.shape[1:])}, got "
+            f"{list(mean_image.shape)}; pass train_images.mean(0).")
+    generator = torch.Generator().manual_seed(seed)
+    guesses = {
+        "all-black": torch.zeros_like(targets),
+        "mean image": mean_image.detach().float().expand_as(targets).clone(),
+        "uniform noise": torch.rand(targets.shape, generator=generator),
+    }
+    return pd.DataFrame({name: {"psnr": metric(targets, guess), "ssim": ssim(targets, guess)}
+                         for name, guess in guesses.items()}).T

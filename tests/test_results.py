@@ -4,23 +4,44 @@ import numpy as np
 import pytest
 
 from fl_course.paths import results_dir
-from fl_course.results import load_results, record
+from fl_course.results import load_results, missing_labs, record, scoreboard_tables, verdict
 
 
 def test_record_and_load_round_trip():
-    record("ch3", "six-party accuracy (%)", ours=np.float64(92.1), paper=93.0, setting="8k images")
-    record("ch3", "six-party accuracy (%)", ours=92.4, paper=93.0)  # replaces the first
+    record("ch3", "six-party accuracy (%)", ours=np.float64(92.1), paper=93.0, source="§5",
+           tolerance=1.0, setting="8k images")
+    record("ch3", "six-party accuracy (%)", ours=92.4, paper=93.0, source="§5", tolerance=0.5)
     record("ch1", "IID accuracy", ours=0.95)
     table = load_results()
     assert list(table["chapter"]) == ["ch1", "ch3"]
-    assert table.set_index("key").loc["six-party accuracy (%)", "ours"] == 92.4
+    row = table.set_index("key").loc["six-party accuracy (%)"]
+    assert row["ours"] == 92.4 and row["verdict"] == "not reproduced"  # 0.6 > 0.5
+    assert table.set_index("key").loc["IID accuracy", "verdict"] == "not compared"
     assert json.loads((results_dir() / "ch3.json").read_text())
+
+
+@pytest.mark.parametrize("ours, paper, tolerance, kind, noise, expected", [
+    (90.1, 90.43, 1.0, "value", None, "reproduced"),
+    (80.0, 90.43, 1.0, "value", None, "not reproduced"),
+    (-80.0, -90.0, 1.0, "value", None, "not reproduced"),  # values never get "same pattern"
+    (4.0, 9.8, 2.0, "gap", 1.0, "same pattern"),
+    (0.5, 9.8, 2.0, "gap", 1.0, "not reproduced"),  # right sign, inside the noise
+    (-3.0, 9.8, 2.0, "gap", 1.0, "not reproduced"),
+    (8.5, 9.8, 2.0, "gap", 1.0, "reproduced"),
+])
+def test_verdict_is_computed_from_the_numbers(ours, paper, tolerance, kind, noise, expected):
+    assert verdict(ours, paper, tolerance=tolerance, kind=kind, noise=noise) == expected
 
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(chapter="", key="k", ours=1), "chapter and a key"),
     (dict(chapter="c", key="k", ours=float("nan")), "finite"),
     (dict(chapter="c", key="k", ours=[1, 2]), "numbers or short strings"),
+    (dict(chapter="c", key="k", ours=1, paper="≈35 (Table 1)", source="T1", tolerance=1),
+     "must be a number"),
+    (dict(chapter="c", key="k", ours=1, paper=3.0, tolerance=1), "needs its source"),
+    (dict(chapter="c", key="k", ours=1, paper=3.0, source="T1"), "tolerance"),
+    (dict(chapter="c", key="k", ours=1, paper=3.0, source="T1", tolerance=1, kind="order"), "kind"),
 ])
 def test_bad_records_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -29,4 +50,18 @@ def test_bad_records_are_refused(kwargs, message):
 
 
 def test_empty_results_table_has_columns():
-    assert list(load_results().columns)[:4] == ["chapter", "key", "paper", "ours"]
+    assert list(load_results().columns)[:4] == ["chapter", "key", "paper", "source"]
+
+
+def test_scoreboard_tables_show_paper_source_spread_and_verdict(tmp_path):
+    record("ch4", "IG PSNR", ours=17.2, std=3.1, n=8, trivial=12.1, paper=18.0, source="Table 1",
+           tolerance=3.33)
+    record("ch10", "x", ours=1.0)
+    record("ch2", "AUC", ours=0.76)
+    tables = scoreboard_tables(load_results(), {"ch4": "Gradient inversion"})
+    assert [t.caption.split(":")[0] for t in tables] == ["Chapter 2", "Chapter 4", "Chapter 10"]
+    shown = tables[1].data.iloc[0]
+    assert shown["paper"] == "18 (Table 1)" and shown["ours"] == "17.2 ± 3.1 (n=8)"
+    assert shown["best trivial guess"] == "12.1" and shown["verdict"] == "reproduced"
+    labs = [tmp_path / "ch2_x.ipynb", tmp_path / "ch3_y.ipynb"]
+    assert missing_labs(labs, load_results()) == ["ch3_y.ipynb"]
