@@ -1,42 +1,65 @@
 """PriDe: Paillier-encrypted averaging of logistic-regression models, one element at a time.
 
-PriDe (the "pride-backend" write-up, "Privacy Preserving Federated Learning on a Deep Neural
-Network"; ``pride`` in the course bibliography) trains scikit-learn multinomial logistic
-regressions on six MNIST shards. Party 0, the *cloud*, holds the only Paillier key pair. The
-protocol, as written up:
+PriDe (Sean Pavlak, "PriDe: Privacy Preserving Federated Learning on a Deep Neural Network";
+``pride`` in the course bibliography; code: ``seanpavlak/pride-backend``,
+``mnist_federated_learning.ipynb``) averages scikit-learn logistic regressions of six MNIST
+parties. Party 0, the *cloud*, holds the only Paillier key pair. The protocol, as written up:
 
-1. the cloud trains on its 1,200 images and encrypts its weights and biases element by element
-   with python-paillier (``public_key.encrypt(value, precision=7)``, a 512-bit key);
+1. the cloud trains on its 1,200 images and encrypts its model element by element with
+   python-paillier (``public_key.encrypt(value, precision=7)``, a 512-bit key);
 2. party ``k`` trains on its own shard, adds its *plaintext* weights to the cloud's ciphertexts
    and divides by 2 (:func:`pairwise_sum`, :func:`pairwise_average`);
 3. the cloud decrypts each pairwise average, or, for the "n-party" model, sums the five
    encrypted pairwise sums, divides by ``2 * 5`` and decrypts that (:func:`pride_average`).
 
-Because the cloud knows its own weights, a decrypted pairwise average hands it party ``k``'s
-exact model: :func:`recover_party_model`. The remedies (:func:`mean` and
-:func:`weighted_average` of models each party encrypts itself, decrypted only as an aggregate)
-are here too; :mod:`fl_course.secure` does the same aggregation packed and ~100x faster.
+What the code does beyond the prose (:func:`replay_pride_notebook` reruns it on any data):
+``LogisticRegression(random_state=0, solver="lbfgs")`` of the scikit-learn of 2018, i.e.
+one-vs-rest, ``C=1``, ``max_iter=100``, on raw 0-255 pixels; ``classifier_lr_1`` to
+``classifier_lr_5`` are the *same object* as ``classifier_lr_0``, so every "averaged" model is
+the last party's fit with two rows replaced; the encrypted ``coef_[0]`` and ``coef_[1]`` are the
+weight rows of digits 0 and 1 (not weights and biases), the cloud's rounded to integers by
+``precision=7``; parties 2 and 5 train on ``train_img[3000:]`` and ``train_img[300:]`` (57,000
+and 59,700 images, not 3,000 and 300); and the cloud and every averaged model are scored on
+``test_img[:200]``.
 
-Departures from the write-up, all deliberate: keys are 2048 bits (512-bit moduli are
-factorable), values are encoded at phe's full float precision (``precision=None``; the
-write-up's ``precision=7`` rounds the cloud's weights to integers, see :func:`encrypt_vector`)
-unless asked otherwise, and *all* 7,850 weights and biases are averaged; the write-up's code
-encrypts ``coef_[0]`` and ``coef_[1]``, which in scikit-learn are the weight rows of digits 0
-and 1, not "weights" and "biases".
+Because the cloud knows its own weights, a decrypted pairwise average hands it party ``k``'s
+exact model (:func:`recover_party_model`; PriDe's own section 4 says as much). The remedies
+(:func:`mean` and :func:`weighted_average` of models each party encrypts itself, decrypted only
+as an aggregate) are here too; :mod:`fl_course.secure` does the same aggregation packed, fresh
+and bound to its contributors, hundreds of times faster (``python -m fl_course.bench paillier``).
+
+Departures in the course's own runs: keys are 2048 bits (512-bit moduli are factorable),
+values are encoded at phe's full float precision (``precision=None``) unless asked otherwise,
+and *all* 7,850 weights and biases are averaged.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from phe import paillier
+from dataclasses import dataclass
+from math import gcd
+
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 __all__ = [
     "PRIDE_SIZES",
+    "PRIDE_TEST_SLICES",
+    "PRIDE_TRAIN_SLICES",
+    "PrideNotebookRun",
+    "Stopwatch",
+    "accuracy_standard_error",
+    "paired_difference",
     "decrypt_vector",
     "encrypt_vector",
     "mean",
@@ -46,40 +69,52 @@ __all__ = [
     "pairwise_sum",
     "pride_average",
     "recover_party_model",
+    "replay_pride_notebook",
+    "scaled_slices",
+    "smallest_integer_weights",
     "train_logistic_regression",
     "weighted_average",
 ]
 
-#: Samples per party in PriDe (party 0 is the cloud), out of MNIST's 60,000 training images.
+#: Samples per party in PriDe's prose (party 0 is the cloud), out of MNIST's 60,000 training images.
 PRIDE_SIZES = (1200, 30000, 3000, 1200, 12000, 300)
+#: The training slices PriDe's code actually takes (``distribute_data``), of 60,000 images.
+PRIDE_TRAIN_SLICES = ((0, 1200), (30000, None), (3000, None), (1200, 2400), (12000, 24000), (300, None))
+#: The test slices each party is scored on in PriDe's code, of MNIST's 10,000 test images.
+PRIDE_TEST_SLICES = ((0, 200), (5000, None), (500, None), (200, 400), (2000, 4000), (50, None))
 
 
-def train_logistic_regression(images, labels, *, seed: int = 0, max_iter: int = 300, C: float = 1.0,
-                              threads: int | None = 1):
-    """Fit scikit-learn's multinomial logistic regression as PriDe does (lbfgs, L2, ``C=1``).
+def train_logistic_regression(images, labels, *, one_vs_rest: bool = True, max_iter: int = 100, C: float = 1.0,
+                              seed: int = 0, threads: int | None = 1) -> LogisticRegression:
+    """Fit an L2 logistic regression with lbfgs, by default as PriDe's code does (one-vs-rest, 100 iterations).
 
     Parameters
     ----------
     images : array_like or torch.Tensor, shape (n, ...)
-        Images with pixels in [0, 1]; flattened to ``(n, 784)`` for MNIST.
+        Images, flattened to ``(n, 784)`` for MNIST. PriDe feeds raw 0-255 pixels.
     labels : array_like or torch.Tensor of int, shape (n,)
+    one_vs_rest : bool, default True
+        One binary classifier per digit, as the scikit-learn of PriDe's code did by default
+        (its printed estimator shows ``multi_class='ovr'``); ``False`` fits the multinomial
+        (softmax) model of scikit-learn >= 1.5.
+    max_iter : int, default 100
+        lbfgs iterations (PriDe leaves scikit-learn's default, 100; on raw pixels that stops
+        before convergence, with a warning scikit-learn prints and we silence).
+    C : float, default 1.0
+        Inverse L2 strength. The L2 term makes the problem strictly convex, so a converged
+        fit does not depend on the starting point.
     seed : int, default 0
         ``random_state`` of the estimator (PriDe uses 0; lbfgs itself is deterministic).
-    max_iter : int, default 300
-        lbfgs iterations (PriDe leaves scikit-learn's default, 100, and gets a
-        non-convergence warning on 60,000 images).
-    C : float, default 1.0
-        Inverse L2 strength. The L2 term makes the problem strictly convex, so the fit does
-        not depend on the starting point; that is why averaging independently trained models
-        is meaningful here at all.
     threads : int or None, default 1
         BLAS/OpenMP threads during the fit (``None``: the library default). For a
-        784 x 10 model, threads mostly spin: on the course's 2-core machine one thread used
-        a seventh of the CPU time of the default and finished sooner.
+        784 x 10 model, threads mostly spin.
 
     Returns
     -------
     sklearn.linear_model.LogisticRegression
+        With ``coef_`` (one row per class) and ``intercept_``; for one-vs-rest, the rows of
+        the ten binary classifiers, which predict by the same arg-max as
+        ``OneVsRestClassifier``.
     """
     x = _numpy(images).reshape(len(images), -1).astype(np.float64)
     y = _numpy(labels).astype(np.int64)
@@ -88,8 +123,14 @@ def train_logistic_regression(images, labels, *, seed: int = 0, max_iter: int = 
     if len(np.unique(y)) < 2:
         raise ValueError("A party needs images of at least two classes to fit a classifier; give it more data.")
     model = LogisticRegression(random_state=seed, solver="lbfgs", max_iter=max_iter, C=C)
-    with threadpool_limits(limits=threads):
-        return model.fit(x, y)
+    with threadpool_limits(limits=threads), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if not one_vs_rest:
+            return model.fit(x, y)
+        ovr = OneVsRestClassifier(model).fit(x, y)
+    coef = np.vstack([e.coef_ for e in ovr.estimators_])
+    intercept = np.concatenate([e.intercept_ for e in ovr.estimators_])
+    return model_from_vector(np.concatenate([coef.ravel(), intercept]), ovr.classes_)
 
 
 def _numpy(array) -> np.ndarray:
@@ -191,7 +232,9 @@ def pairwise_sum(encrypted_cloud, party_values) -> np.ndarray:
 
     Paillier is additively homomorphic, :math:`\mathrm{Enc}(a)\,\mathrm{Enc}(b) =
     \mathrm{Enc}(a+b) \bmod n^2` (Paillier 1999); phe encodes ``party_values`` and
-    adds them without fresh randomness. The party never encrypts its own model.
+    adds them without fresh randomness, and re-randomises only when a ciphertext is
+    exported (``EncryptedNumber.ciphertext()``), as when PriDe's party would send it. The
+    party never encrypts its own model.
     """
     (encrypted_cloud,) = _same_key([encrypted_cloud], "encrypted_cloud")
     party_values = np.asarray(party_values, dtype=np.float64).ravel()
@@ -206,7 +249,9 @@ def pairwise_sum(encrypted_cloud, party_values) -> np.ndarray:
 def pairwise_average(encrypted_cloud, party_values) -> np.ndarray:
     r"""PriDe's 2-party model: :math:`(\mathrm{Enc}(w_0) + w_k) / 2`, still encrypted.
 
-    phe divides by multiplying with the encoding of ``1/2``, which is exact in binary.
+    phe divides by multiplying with the encoding of ``1/2``: exact in value, but phe encodes
+    every float with a 53-bit mantissa (``0.5 = 2**55 * 16**-14``), so each halving, like a
+    division by 3, adds about 55 bits to the plaintext.
     """
     return pairwise_sum(encrypted_cloud, party_values) / 2
 
@@ -272,3 +317,188 @@ def recover_party_model(pairwise_average_plain, cloud_values) -> np.ndarray:
     if average.shape != cloud.shape:
         raise ValueError(f"Shapes differ: average {average.shape}, cloud model {cloud.shape}; they must match.")
     return 2 * average - cloud
+
+
+def smallest_integer_weights(sizes: Sequence[int]) -> list[int]:
+    """FedAvg's integer weights divided by their greatest common divisor: the same mean, less headroom.
+
+    ``n_k / n`` does not change when every ``n_k`` is divided by the same integer, and a
+    packed slot needs one bit per doubling of the total weight, so this keeps slots narrow.
+
+    Examples
+    --------
+    >>> smallest_integer_weights([160, 4000, 400, 160, 1600, 40])
+    [4, 100, 10, 4, 40, 1]
+    """
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+        raise ValueError(f"Give positive integer sample counts, got {list(sizes)}.")
+    divisor = 0
+    for size in sizes:
+        divisor = gcd(divisor, int(size))
+    return [int(size) // divisor for size in sizes]
+
+
+def scaled_slices(bounds: Sequence[tuple[int, int | None]], available: int, reference: int) -> list[slice]:
+    """PriDe's slice bounds, written for ``reference`` images, scaled to ``available`` images.
+
+    Examples
+    --------
+    >>> scaled_slices(PRIDE_TRAIN_SLICES[:2], 8000, 60000)
+    [slice(0, 160, None), slice(4000, None, None)]
+    """
+    if available < 1 or reference < 1:
+        raise ValueError(f"Image counts must be positive, got available={available}, reference={reference}.")
+    ratio = available / reference
+    return [slice(round(a * ratio), None if b is None else round(b * ratio)) for a, b in bounds]
+
+
+@dataclass
+class PrideNotebookRun:
+    """What :func:`replay_pride_notebook` computed.
+
+    Attributes
+    ----------
+    vectors : dict of str to numpy.ndarray
+        Weight-and-bias vectors (:func:`model_to_vector`): ``"baseline"``, ``"cloud"``,
+        ``"party 1"`` … ``"party 5"`` (each party's own fit), ``"cloud + party k"`` and
+        ``"PriDe six-party"`` (the last fit with rows 0 and 1 replaced, as the aliasing does).
+    scores : pandas.DataFrame
+        One row per model: ``train images``, ``test slice``, ``test images`` and
+        ``accuracy (%)`` scored the way PriDe's notebook scores it.
+    train_slices, test_slices : list of slice
+        The six parties' slices at this data size.
+    classes : numpy.ndarray
+    """
+
+    vectors: dict
+    scores: pd.DataFrame
+    train_slices: list
+    test_slices: list
+    classes: np.ndarray
+
+
+def replay_pride_notebook(x_train, y_train, x_test, y_test, *, reference=(60_000, 10_000),
+                          threads: int | None = 1) -> PrideNotebookRun:
+    """Rerun PriDe's notebook procedure, on any data, in plaintext.
+
+    Follows ``mnist_federated_learning.ipynb`` (seanpavlak/pride-backend) step by step:
+    PriDe's slices (:data:`PRIDE_TRAIN_SLICES`, :data:`PRIDE_TEST_SLICES`) scaled from
+    ``reference`` to the data given; :func:`train_logistic_regression` with its defaults
+    (one-vs-rest, 100 lbfgs iterations); only rows 0 and 1 of ``coef_`` averaged, the cloud's
+    rounded to integers (``precision=7``; phe's rounding is exactly ``np.rint``, which the
+    course's tests check); every averaged model is the *last fitted* party's model with those
+    two rows replaced, because the six classifiers are one aliased object; the cloud and every
+    averaged model scored on the cloud's test slice, each party on its own.
+
+    Parameters
+    ----------
+    x_train, x_test : numpy.ndarray, shape (n, d)
+        Features as PriDe used them (raw 0-255 pixels for MNIST).
+    y_train, y_test : numpy.ndarray of int
+    reference : (int, int), default (60000, 10000)
+        Training and test set sizes PriDe's slices were written for.
+    threads : int or None, default 1
+        BLAS threads per fit.
+
+    Returns
+    -------
+    PrideNotebookRun
+    """
+    x_train, x_test = np.asarray(x_train, dtype=np.float64), np.asarray(x_test, dtype=np.float64)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    train_slices = scaled_slices(PRIDE_TRAIN_SLICES, len(y_train), reference[0])
+    test_slices = scaled_slices(PRIDE_TEST_SLICES, len(y_test), reference[1])
+    baseline = train_logistic_regression(x_train, y_train, threads=threads)
+    fits = [train_logistic_regression(x_train[s], y_train[s], threads=threads) for s in train_slices]
+    classes = baseline.classes_
+    cloud_rows = np.rint(fits[0].coef_[:2])  # encrypt(value, precision=7) rounds to integers
+
+    def with_rows(model, rows):
+        coef = model.coef_.copy()
+        coef[:2] = rows
+        return np.concatenate([coef.ravel(), model.intercept_])
+
+    vectors = {"baseline": model_to_vector(baseline), "cloud": model_to_vector(fits[0])}
+    rows = [("baseline", slice(0, None), slice(0, None)), ("cloud", train_slices[0], test_slices[0])]
+    for party in range(1, 6):
+        vectors[f"party {party}"] = model_to_vector(fits[party])
+        rows.append((f"party {party}", train_slices[party], test_slices[party]))
+    for party in range(1, 6):
+        vectors[f"cloud + party {party}"] = with_rows(fits[party], (cloud_rows + fits[party].coef_[:2]) / 2)
+        rows.append((f"cloud + party {party}", train_slices[party], test_slices[0]))
+    six = sum(cloud_rows + fits[p].coef_[:2] for p in range(1, 6)) / 10
+    vectors["PriDe six-party"] = with_rows(fits[5], six)
+    rows.append(("PriDe six-party", train_slices[5], test_slices[0]))
+
+    records = []
+    for name, train, test in rows:
+        images = len(range(*train.indices(len(y_train))))
+        model = model_from_vector(vectors[name], classes)
+        accuracy = 100 * float(np.mean(model.predict(x_test[test]) == y_test[test]))
+        records.append({"model": name, "train images": images, "test slice": f"[{test.start}:{test.stop or ''}]",
+                        "test images": len(y_test[test]), "accuracy (%)": accuracy})
+    return PrideNotebookRun(vectors, pd.DataFrame(records).set_index("model"), train_slices, test_slices, classes)
+
+
+def accuracy_standard_error(accuracy_percent: float, images: int) -> float:
+    """Binomial standard error, in points, of an accuracy measured on ``images`` test images.
+
+    Examples
+    --------
+    >>> round(accuracy_standard_error(93.0, 200), 2)   # PriDe's six-party score, 186/200
+    1.8
+    """
+    if images < 1 or not 0 <= accuracy_percent <= 100:
+        raise ValueError(f"Need an accuracy in [0, 100] and at least one image, got {accuracy_percent}, {images}.")
+    p = accuracy_percent / 100
+    return 100 * float(np.sqrt(p * (1 - p) / images))
+
+
+def paired_difference(correct_a, correct_b) -> tuple[float, float]:
+    """Accuracy of model A minus model B on the same test images, and its standard error (points).
+
+    Parameters
+    ----------
+    correct_a, correct_b : array_like of bool
+        Whether each model classified each test image correctly (same images, same order).
+
+    Returns
+    -------
+    (float, float)
+        The difference in points and the standard error of the mean per-image difference,
+        which is smaller than for two independent test sets because both models see the
+        same images.
+    """
+    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
+        raise ValueError(f"Need two equal 1-D arrays of per-image correctness, got shapes {a.shape} and {b.shape}.")
+    d = a - b
+    return 100 * float(d.mean()), 100 * float(d.std(ddof=1) / np.sqrt(d.size))
+
+
+class Stopwatch:
+    """Named wall-clock timings of a lab's steps, collected with ``with stopwatch("step"):``.
+
+    Examples
+    --------
+    >>> stopwatch = Stopwatch()
+    >>> with stopwatch("sleep"):
+    ...     time.sleep(0.01)
+    >>> stopwatch.seconds["sleep"] >= 0.01
+    True
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
+
+    def table(self) -> pd.DataFrame:
+        """The timings as a one-column table, in the order they were taken."""
+        return pd.Series(self.seconds, name="seconds").round(2).to_frame()

@@ -14,8 +14,11 @@ def test_main_prints_one_json_object(capsys, extra):
     assert bench.main(TINY + extra) == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("naive_seconds", "naive_measured_elements", "packed_seconds", "speedup", "max_abs_error", "speedup_cpu",
-                "ciphertexts", "cores", "goals_met"):
+                "ciphertexts", "cores", "goals_met", "slots_per_ciphertext", "rerandomised"):
         assert key in result
+    assert result["rerandomised"] is True
+    assert result["tag_bits"] == 64
+    assert result["ciphertexts_per_party"] == -(-130 // result["slots_per_ciphertext"])
     assert result["max_abs_error"] <= 1e-6
     assert result["naive_max_abs_error"] <= 1e-9
     assert result["naive_measured_elements"] == 3 * min(int(extra[1]), 130)

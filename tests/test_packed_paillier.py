@@ -29,7 +29,7 @@ def other_keys():
 
 
 def teaching_scheme(public_key, max_weight=8):
-    return PackedPaillier(public_key, max_weight=max_weight, workers=1, allow_small_keys=True, progress=False)
+    return PackedPaillier(public_key, max_weight=max_weight, workers=1, allow_small_keys=True)
 
 
 finite = st.floats(min_value=-MAX_ABS, max_value=MAX_ABS, allow_nan=False, allow_infinity=False)
@@ -69,7 +69,7 @@ def test_integer_weights_give_the_weighted_mean(teaching_keys, vectors, data):
 @pytest.mark.parametrize("length", [1, 61, 62, 63, 7850 // 50])
 def test_full_size_key_with_process_pool(keys, length):
     public_key, private_key = keys
-    scheme = PackedPaillier(public_key, max_weight=6, workers=2, progress=False)
+    scheme = PackedPaillier(public_key, max_weight=6, workers=2)
     rng = np.random.default_rng(length)
     vectors = [rng.uniform(-MAX_ABS, MAX_ABS, length) for _ in range(3)]
     vectors[0][0] = -MAX_ABS
@@ -79,7 +79,7 @@ def test_full_size_key_with_process_pool(keys, length):
 
 
 def test_layout_of_a_2048_bit_key_packs_62_slots(keys):
-    scheme = PackedPaillier(keys[0], max_weight=6, progress=False)
+    scheme = PackedPaillier(keys[0], max_weight=6)
     assert (scheme.layout.slot_bits, scheme.layout.slots) == (33, 62)
     assert scheme.layout.num_plaintexts(7850) == 127
 
@@ -158,8 +158,8 @@ def test_bad_settings_are_refused(keys, kwargs, error):
 
 
 def test_foreign_key_is_refused(keys, other_keys):
-    ours = PackedPaillier(keys[0], max_weight=6, progress=False, workers=1)
-    theirs = PackedPaillier(other_keys[0], max_weight=6, progress=False, workers=1)
+    ours = PackedPaillier(keys[0], max_weight=6, workers=1)
+    theirs = PackedPaillier(other_keys[0], max_weight=6, workers=1)
     x = np.array([1.0, 2.0])
     with pytest.raises(ValueError, match="different public keys"):
         ours.encrypt(x) + theirs.encrypt(x)
@@ -171,8 +171,8 @@ def test_foreign_key_is_refused(keys, other_keys):
 
 def test_json_round_trip(keys):
     public_key, private_key = keys
-    scheme = PackedPaillier(public_key, max_weight=6, progress=False, workers=1)
-    rebuilt = PackedPaillier.from_json(scheme.to_json(), workers=1, progress=False)
+    scheme = PackedPaillier(public_key, max_weight=6, workers=1)
+    rebuilt = PackedPaillier.from_json(scheme.to_json(), workers=1)
     assert rebuilt.fingerprint == scheme.fingerprint == fingerprint(public_key)
     assert rebuilt.layout == scheme.layout
     assert "private" not in scheme.to_json()
@@ -212,7 +212,7 @@ def _reseal(payload):
     ids=["ciphertext", "weight", "weight-resealed", "count", "invalid-ct", "key", "layout", "format"],
 )
 def test_tampered_payload_is_rejected(keys, change, match):
-    scheme = PackedPaillier(keys[0], max_weight=6, progress=False, workers=1)
+    scheme = PackedPaillier(keys[0], max_weight=6, workers=1)
     text = scheme.encrypt(np.arange(70) / 7).to_json()
     with pytest.raises(ValueError, match=match):
         scheme.vector_from_json(_edit(text, change))
@@ -220,7 +220,7 @@ def test_tampered_payload_is_rejected(keys, change, match):
 
 @pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"format": "fl_course.secure.EncryptedVector"}'])
 def test_malformed_payload_is_rejected(keys, text):
-    scheme = PackedPaillier(keys[0], progress=False, workers=1)
+    scheme = PackedPaillier(keys[0], workers=1)
     with pytest.raises(ValueError):
         scheme.vector_from_json(text)
 
@@ -242,3 +242,24 @@ def test_layout_decode_detects_overflowed_slot():
 def test_layout_refuses_bad_settings(kwargs, error):
     with pytest.raises(error):
         SlotLayout(**{"plaintext_bits": 2047, **kwargs})
+
+
+def test_headroom_boundary_through_paillier(teaching_keys):
+    """Eight parties all at the extremes, max_weight=8: the fullest slots decode exactly."""
+    public_key, private_key = teaching_keys
+    scheme = teaching_scheme(public_key, max_weight=8)
+    for extreme in (MAX_ABS, -MAX_ABS):
+        total = sum(scheme.encrypt(np.full(20, extreme)) for _ in range(8))
+        np.testing.assert_array_equal(total.decrypt(private_key), np.full(20, extreme))
+
+
+def test_tag_slot_holds_the_largest_weighted_tag_sum():
+    layout = SlotLayout(512, frac_bits=8, max_abs=1.0, max_weight=5, tag_bits=64)
+    top = 2**64 - 1
+    plaintexts = [sum(p) for p in zip(*(layout.encode([1.0, -1.0], weight=1, tags=[top]) for _ in range(5)))]
+    assert layout.tag_of(plaintexts[0]) == 5 * top
+    np.testing.assert_array_equal(layout.decode(plaintexts, 2, 5), [1.0, -1.0])
+    with pytest.raises(ValueError, match="pass 1 tags"):
+        layout.encode([1.0], tags=None)
+    with pytest.raises(ValueError, match="no tag slot"):
+        SlotLayout(512, frac_bits=8, max_abs=1.0).encode([1.0], tags=[1])

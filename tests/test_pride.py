@@ -61,17 +61,74 @@ def test_precision_7_rounds_to_integers(keys):
     np.testing.assert_array_equal(pride.decrypt_vector(keys[1], encrypted, progress=False), np.rint(values))
 
 
-def test_model_vector_round_trip():
+@pytest.mark.parametrize("one_vs_rest", [True, False])
+def test_model_vector_round_trip(one_vs_rest):
     rng = np.random.default_rng(1)
     images = rng.uniform(0, 1, (60, 1, 4, 4)).astype(np.float32)
     labels = np.arange(60) % 3
-    model = pride.train_logistic_regression(images, labels, seed=0)
+    model = pride.train_logistic_regression(images, labels, seed=0, one_vs_rest=one_vs_rest)
     vector = pride.model_to_vector(model)
     assert vector.shape == (3 * 16 + 3,)
     rebuilt = pride.model_from_vector(vector, model.classes_)
     x = images.reshape(60, -1)
     np.testing.assert_array_equal(rebuilt.predict(x), model.predict(x))
     np.testing.assert_allclose(rebuilt.predict_proba(x), model.predict_proba(x))
+
+
+def test_one_vs_rest_predicts_like_sklearn_one_vs_rest():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(300, 5)), rng.integers(0, 4, 300)
+    ours = pride.train_logistic_regression(x, y)
+    theirs = OneVsRestClassifier(LogisticRegression(max_iter=100, random_state=0)).fit(x, y)
+    np.testing.assert_array_equal(ours.predict(x), theirs.predict(x))
+    multinomial = pride.train_logistic_regression(x, y, one_vs_rest=False)
+    assert not np.allclose(multinomial.coef_, ours.coef_)
+
+
+def test_pride_slices_scale_to_the_data():
+    train = pride.scaled_slices(pride.PRIDE_TRAIN_SLICES, 60_000, 60_000)
+    assert [len(range(60_000)[s]) for s in train] == [1200, 30000, 57000, 1200, 12000, 59700]
+    test = pride.scaled_slices(pride.PRIDE_TEST_SLICES, 2000, 10_000)
+    assert test[0] == slice(0, 40) and test[5] == slice(10, None)
+    with pytest.raises(ValueError, match="positive"):
+        pride.scaled_slices(pride.PRIDE_TRAIN_SLICES, 0, 60_000)
+
+
+def test_replay_reproduces_the_aliasing_and_the_two_rows():
+    rng = np.random.default_rng(3)
+    x_train, y_train = rng.integers(0, 256, (600, 8)).astype(float), np.arange(600) % 3
+    x_test, y_test = rng.integers(0, 256, (100, 8)).astype(float), np.arange(100) % 3
+    run = pride.replay_pride_notebook(x_train, y_train, x_test, y_test)
+    last = run.vectors["party 5"].copy()
+    six = run.vectors["PriDe six-party"]
+    rows = slice(0, 2 * 8)
+    np.testing.assert_array_equal(six[2 * 8:], last[2 * 8:])  # everything but rows 0 and 1 is party 5's fit
+    expected = sum(np.rint(run.vectors["cloud"][rows]) + run.vectors[f"party {k}"][rows] for k in range(1, 6)) / 10
+    np.testing.assert_allclose(six[rows], expected)
+    assert run.scores.loc["PriDe six-party", "test images"] == run.scores.loc["cloud", "test images"] == 2
+    assert run.scores.loc["party 5", "train images"] == 597 and run.scores.loc["party 2", "train images"] == 570
+
+
+def test_statistics_helpers():
+    assert pride.smallest_integer_weights([160, 4000, 400, 160, 1600, 40]) == [4, 100, 10, 4, 40, 1]
+    with pytest.raises(ValueError):
+        pride.smallest_integer_weights([3, 0])
+    assert abs(pride.accuracy_standard_error(50.0, 100) - 5.0) < 1e-12
+    d, se = pride.paired_difference([1, 1, 0, 1], [1, 0, 0, 0])
+    assert d == 50.0 and se > 0
+    with pytest.raises(ValueError):
+        pride.paired_difference([1, 0], [1])
+
+
+def test_stopwatch_adds_up_repeated_steps():
+    watch = pride.Stopwatch()
+    for _ in range(2):
+        with watch("step"):
+            pass
+    assert list(watch.table().index) == ["step"] and watch.seconds["step"] >= 0
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,11 @@ batching idea of BatchCrypt (Zhang et al., USENIX ATC 2020) applied to Paillier
 (Paillier, EUROCRYPT 1999); the layout here differs from BatchCrypt in that it uses an offset
 (not two's complement with sign bits) and keeps 24 fractional bits, so that averaging stays
 exact to better than 1e-6.
+
+A layout may also reserve a *tag slot* at the top of every plaintext (``tag_bits > 0``): a
+secret per-party number that lets the key holder check, after decryption and before releasing
+anything, that an aggregate holds each agreed party's contribution exactly once with its
+agreed weight (see :class:`fl_course.secure.contributors.KeyHolder`).
 """
 
 from __future__ import annotations
@@ -54,6 +59,10 @@ class SlotLayout:
         Largest total integer weight a ciphertext may accumulate: the number of parties for
         a plain mean, or the sum of the integer weights (e.g. sample counts) for a weighted
         mean. Each doubling costs one bit per slot.
+    tag_bits : int, default 0
+        Bits of the secret contributor tag kept above the value slots of every plaintext
+        (0: no tag). The tag slot is ``tag_bits + bitlen(max_weight)`` bits wide, so that a
+        sum of ``max_weight`` weighted tags cannot carry out of it.
 
     Examples
     --------
@@ -63,18 +72,23 @@ class SlotLayout:
     >>> plaintexts = layout.encode([1.5, -2.25, 0.0])
     >>> layout.decode(plaintexts, length=3, weight=1).tolist()
     [1.5, -2.25, 0.0]
+    >>> SlotLayout(2047, max_weight=6, tag_bits=64).slots   # 67 bits go to the tag slot
+    60
     """
 
     plaintext_bits: int
     frac_bits: int = 24
     max_abs: float = 32.0
     max_weight: int = 8
+    tag_bits: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("plaintext_bits", "frac_bits", "max_weight"):
+        for name in ("plaintext_bits", "frac_bits", "max_weight", "tag_bits"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}; pass a whole number.")
+        if self.tag_bits < 0:
+            raise ValueError(f"tag_bits must be >= 0, got {self.tag_bits}; use 64 to bind aggregates to parties.")
         if self.frac_bits < 0:
             raise ValueError(f"frac_bits must be >= 0, got {self.frac_bits}; use e.g. 24 for errors below 1e-7.")
         if self.max_weight < 1:
@@ -90,10 +104,10 @@ class SlotLayout:
                 f"{_FLOAT_EXACT_BITS} bits per value, beyond what float64 encodes exactly; "
                 "lower frac_bits or max_abs."
             )
-        if self.slot_bits > self.plaintext_bits:
+        if self.slot_bits + self.tag_slot_bits > self.plaintext_bits:
             raise ValueError(
-                f"One slot needs {self.slot_bits} bits but a plaintext has only {self.plaintext_bits}; "
-                "use a larger key or lower max_weight, max_abs or frac_bits."
+                f"One slot needs {self.slot_bits} bits (plus {self.tag_slot_bits} for the tag) but a plaintext "
+                f"has only {self.plaintext_bits}; use a larger key or lower max_weight, max_abs, frac_bits or tag_bits."
             )
 
     @property
@@ -107,9 +121,19 @@ class SlotLayout:
         return (2 * self.offset * self.max_weight).bit_length()
 
     @property
+    def tag_slot_bits(self) -> int:
+        """Width of the tag slot: ``tag_bits`` plus headroom for ``max_weight`` weighted tags (0 without tags)."""
+        return self.tag_bits + self.max_weight.bit_length() if self.tag_bits else 0
+
+    @property
     def slots(self) -> int:
-        """Number of values packed into one plaintext."""
-        return self.plaintext_bits // self.slot_bits
+        """Number of values packed into one plaintext (below the tag slot, if any)."""
+        return (self.plaintext_bits - self.tag_slot_bits) // self.slot_bits
+
+    @property
+    def tag_shift(self) -> int:
+        """Bit position of the tag slot: just above the last value slot."""
+        return self.slots * self.slot_bits
 
     def num_plaintexts(self, length: int) -> int:
         """Plaintexts (hence ciphertexts) needed for a vector of ``length`` values."""
@@ -122,6 +146,7 @@ class SlotLayout:
             "frac_bits": int(self.frac_bits),
             "max_abs": float(self.max_abs),
             "max_weight": int(self.max_weight),
+            "tag_bits": int(self.tag_bits),
         }
 
     def check_weight(self, weight: int) -> int:
@@ -136,7 +161,7 @@ class SlotLayout:
             )
         return weight
 
-    def encode(self, values, weight: int = 1) -> list[int]:
+    def encode(self, values, weight: int = 1, tags: list[int] | None = None) -> list[int]:
         """Encode a 1-D float vector into packed plaintext integers.
 
         Parameters
@@ -144,7 +169,9 @@ class SlotLayout:
         values : array_like of float
             Values with ``|x| <= max_abs``; NaN and infinity are refused.
         weight : int, default 1
-            Integer weight multiplied into every slot (for weighted means).
+            Integer weight multiplied into every slot (for weighted means), the tag included.
+        tags : list of int, optional
+            One tag below ``2**tag_bits`` per plaintext; required exactly when ``tag_bits > 0``.
 
         Returns
         -------
@@ -164,15 +191,30 @@ class SlotLayout:
                 f"Value {x[bad]:.6g} at index {bad} is outside the encodable range ±{self.max_abs}; "
                 f"rescale the vector or build the scheme with max_abs >= {abs(x[bad]):.6g}."
             )
+        count = self.num_plaintexts(x.size)
+        if self.tag_bits:
+            if tags is None or len(tags) != count or any(not 0 <= int(t) < 2**self.tag_bits for t in tags):
+                raise ValueError(
+                    f"This layout binds every plaintext to its sender: pass {count} tags below 2**{self.tag_bits} "
+                    "(TagKey.tags(round_id, count)); an untagged layout has tag_bits=0."
+                )
+        elif tags is not None:
+            raise ValueError("This layout has no tag slot (tag_bits=0); build the scheme with tag_bits=64 to use tags.")
         ints = (np.rint(np.ldexp(x, self.frac_bits)).astype(np.int64) + self.offset).tolist()
         bits, step = self.slot_bits, self.slots
         plaintexts = []
-        for start in range(0, len(ints), step):
+        for i, start in enumerate(range(0, len(ints), step)):
             packed = 0
             for value in reversed(ints[start : start + step]):
                 packed = (packed << bits) | value
+            if tags is not None:
+                packed |= int(tags[i]) << self.tag_shift
             plaintexts.append(packed * weight)
         return plaintexts
+
+    def tag_of(self, plaintext: int) -> int:
+        """The (summed, weighted) tag held in a plaintext's tag slot; 0 for an untagged layout."""
+        return int(plaintext) >> self.tag_shift
 
     def decode(self, plaintexts: list[int], length: int, weight: int) -> np.ndarray:
         """Unpack plaintexts of total weight ``weight`` and return the weighted mean vector.
@@ -195,6 +237,12 @@ class SlotLayout:
         i = 0
         for packed in plaintexts:
             packed = int(packed)
+            if self.tag_of(packed) >> self.tag_slot_bits:
+                where = "above the tag slot" if self.tag_bits else "beyond the last slot"
+                raise ValueError(
+                    f"Bits are set {where} of a plaintext: it does not come from this layout, or was modified."
+                )
+            packed &= (1 << self.tag_shift) - 1
             for _ in range(min(self.slots, length - i)):
                 slot = packed & mask
                 if slot > top:

@@ -4,13 +4,28 @@
 :meth:`PackedPaillier.encrypt` turns a float vector into an :class:`EncryptedVector` whose
 ciphertexts each carry dozens of fixed-point values. Encrypted vectors add element-wise
 (one modular multiplication per ciphertext; Paillier 1999), take integer weights,
-travel as JSON, and decrypt to the (weighted) mean. Encryption, the one expensive step
-(``r^n mod n^2`` per ciphertext), runs on a process pool.
+travel as JSON, and decrypt to the (weighted) mean.
 
-The primitives are python-paillier's (``phe``, backed by gmpy2): ``raw_encrypt`` and
-``raw_decrypt`` of integers below ``n``. Encryption randomness comes from the operating
-system (``random.SystemRandom`` inside phe) and deliberately takes no seed: a seeded
-obfuscator would make ciphertexts guessable. Decrypted numbers do not depend on it.
+What stays hidden from whom:
+
+- **Every ciphertext a party sends is fresh.** :meth:`PackedPaillier.encrypt` and
+  :meth:`EncryptedVector.add_plaintext` multiply in new randomness :math:`r^n`, so a reply
+  cannot be linked to the ciphertext it was computed from (before this, ``add_plaintext``
+  returned ``c (1 + m n)`` and anyone holding ``c`` and the reply read ``m`` without a key).
+  Sums and integer multiples are deterministic functions of ciphertexts the observer already
+  has, so they reveal nothing new and are not re-randomised (call
+  :meth:`EncryptedVector.rerandomise` to do so anyway).
+- **The key holder learns only the aggregate it agreed to.** With ``tag_bits > 0`` every
+  plaintext carries a secret per-party tag; :class:`fl_course.secure.contributors.KeyHolder`
+  checks it before releasing a decryption, so an active aggregator that submits ``6 v_j``
+  instead of the sum of six parties is refused.
+
+Cost: the random factor is drawn as :math:`h_s^a` with a half-length exponent and a
+fixed-base window table (:class:`~fl_course.secure.randomness.NthResidueSampler`, where the
+security argument is), about ten times cheaper than phe's :math:`r^n`; encryption,
+re-randomisation and decryption run on a process pool over all cores. Decryption is
+python-paillier's ``raw_decrypt`` (``phe``, gmpy2, CRT). Randomness comes from the operating
+system and deliberately takes no seed; decrypted numbers do not depend on it.
 """
 
 from __future__ import annotations
@@ -25,9 +40,9 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from phe import paillier
 from phe.util import powmod
-from tqdm.auto import tqdm
 
 from fl_course.secure.fixed_point import SlotLayout
+from fl_course.secure.randomness import NthResidueSampler
 
 __all__ = [
     "DEFAULT_KEY_BITS",
@@ -45,7 +60,7 @@ DEFAULT_KEY_BITS = 2048
 MIN_KEY_BITS = 2048
 _VECTOR_FORMAT = "fl_course.secure.EncryptedVector"
 _SCHEME_FORMAT = "fl_course.secure.PackedPaillier"
-_VERSION = 1
+_VERSION = 2
 
 
 def available_cores() -> int:
@@ -137,15 +152,36 @@ def _open_json(text: str, expected_format: str) -> dict:
     return payload
 
 
-def _encrypt_chunk(n: int, plaintexts: list[int]) -> list[int]:
-    """Worker: encrypt integers under the public key with modulus ``n`` (runs in a subprocess)."""
-    public_key = paillier.PaillierPublicKey(n)
-    return [public_key.raw_encrypt(m) for m in plaintexts]
+#: The sampler of the scheme that started the pool; forked workers inherit its table.
+_POOL_SAMPLER: NthResidueSampler | None = None
+
+
+def _init_worker(n: int) -> None:
+    """Pool initializer: keep the inherited sampler (fork) or build one (spawn, e.g. macOS)."""
+    global _POOL_SAMPLER
+    if _POOL_SAMPLER is None or int(_POOL_SAMPLER.n) != n:
+        _POOL_SAMPLER = NthResidueSampler(n).prepare()
+
+
+def _fresh_chunk(kind: str, numbers: list[int]) -> list[int]:
+    """Worker: encrypt plaintexts (``kind="encrypt"``) or re-randomise ciphertexts."""
+    step = _POOL_SAMPLER.encrypt if kind == "encrypt" else _POOL_SAMPLER.rerandomise
+    return [step(x) for x in numbers]
+
+
+def _decrypt_chunk(private_key, ciphertexts: list[int]) -> list[int]:
+    """Worker: phe's CRT decryption of raw ciphertexts."""
+    return [private_key.raw_decrypt(c) for c in ciphertexts]
 
 
 def _pool_context():
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def _chunks(items: list, pieces: int) -> list[list]:
+    bounds = np.linspace(0, len(items), pieces + 1).astype(int)
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 class PackedPaillier:
@@ -154,7 +190,9 @@ class PackedPaillier:
     Every party builds the same scheme from the key holder's :meth:`to_json` text, encrypts
     its vector with :meth:`encrypt`, and sends the :class:`EncryptedVector` (as JSON). An
     aggregator adds the vectors without any key; only the key holder decrypts, and only the
-    aggregate (see :class:`EncryptedVector.decrypt`).
+    aggregate: with ``tag_bits > 0`` through
+    :meth:`fl_course.secure.contributors.KeyHolder.decrypt_aggregate`, which refuses anything
+    but each agreed party's vector once, with its agreed weight.
 
     Parameters
     ----------
@@ -163,13 +201,17 @@ class PackedPaillier:
     frac_bits, max_abs, max_weight
         Fixed-point precision, encodable range and headroom; see
         :class:`~fl_course.secure.fixed_point.SlotLayout`. ``max_weight`` must be at least
-        the number of parties (or the sum of their integer weights).
+        the number of parties (or the sum of their integer weights). Size it to what the
+        aggregation needs: a plain mean of six parties needs 6 (3 bits per slot), not a
+        sample count (see :func:`fl_course.pride.smallest_integer_weights` for FedAvg).
+    tag_bits : int, default 0
+        Bits of the secret contributor tag in every plaintext; 64 binds aggregates to their
+        contributors (:class:`~fl_course.secure.contributors.KeyHolder`), 0 leaves it out.
     workers : int, optional
-        Processes used to encrypt; default all available cores. ``1`` encrypts in-process.
+        Processes used to encrypt, re-randomise and decrypt; default all available cores.
+        ``1`` works in-process.
     allow_small_keys : bool, default False
         Accept a modulus below 2048 bits (insecure; teaching and fast tests only).
-    progress : bool, default True
-        Show a tqdm bar while encrypting long vectors.
 
     Examples
     --------
@@ -187,9 +229,9 @@ class PackedPaillier:
         frac_bits: int = 24,
         max_abs: float = 32.0,
         max_weight: int = 8,
+        tag_bits: int = 0,
         workers: int | None = None,
         allow_small_keys: bool = False,
-        progress: bool = True,
     ) -> None:
         if not isinstance(public_key, paillier.PaillierPublicKey):
             raise TypeError(
@@ -201,11 +243,12 @@ class PackedPaillier:
             raise ValueError(f"workers must be a positive int or None (all cores), got {workers!r}.")
         self.public_key = public_key
         self.layout = SlotLayout(
-            public_key.n.bit_length() - 1, frac_bits=frac_bits, max_abs=max_abs, max_weight=max_weight
+            public_key.n.bit_length() - 1, frac_bits=frac_bits, max_abs=max_abs, max_weight=max_weight,
+            tag_bits=tag_bits,
         )
+        self.randomness = NthResidueSampler(public_key.n)
         self.workers = workers or available_cores()
         self.allow_small_keys = allow_small_keys
-        self.progress = progress
         self.fingerprint = fingerprint(public_key)
 
     @property
@@ -218,23 +261,37 @@ class PackedPaillier:
         return (
             f"PackedPaillier(key_bits={self.key_bits}, slots={layout.slots}, slot_bits={layout.slot_bits}, "
             f"frac_bits={layout.frac_bits}, max_abs={layout.max_abs}, max_weight={layout.max_weight}, "
-            f"workers={self.workers})"
+            f"tag_bits={layout.tag_bits}, workers={self.workers})"
         )
 
-    def _raw_encrypt(self, plaintexts: list[int]) -> list[int]:
-        n = self.public_key.n
-        if self.workers == 1 or len(plaintexts) < 2 * self.workers:
-            bar = tqdm(plaintexts, desc="encrypt", unit="ct", leave=False, disable=not self.progress or len(plaintexts) < 64)
-            return [self.public_key.raw_encrypt(m) for m in bar]
-        pieces = min(len(plaintexts), 8 * self.workers)
-        bounds = np.linspace(0, len(plaintexts), pieces + 1).astype(int)
-        chunks = [plaintexts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=_pool_context()) as pool:
-            results = pool.map(_encrypt_chunk, [n] * len(chunks), chunks)
-            bar = tqdm(results, total=len(chunks), desc="encrypt", unit="chunk", leave=False, disable=not self.progress)
-            return [c for chunk in bar for c in chunk]
+    def _parallel(self, function, first, numbers: list[int]) -> list[int]:
+        """``function(first, chunk)`` over chunks of ``numbers``, on the pool when it pays off."""
+        global _POOL_SAMPLER
+        _POOL_SAMPLER = self.randomness.prepare()  # used in-process, and inherited by forked workers
+        if self.workers == 1 or len(numbers) < 4 * self.workers:
+            return function(first, numbers)
+        chunks = _chunks(numbers, self.workers)
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=_pool_context(),
+                                 initializer=_init_worker, initargs=(int(self.public_key.n),)) as pool:
+            return [x for chunk in pool.map(function, [first] * len(chunks), chunks) for x in chunk]
 
-    def encrypt(self, values, weight: int = 1) -> EncryptedVector:
+    def _fresh(self, kind: str, numbers: list[int]) -> list[int]:
+        """Encrypt plaintexts or re-randomise ciphertexts, each with new randomness."""
+        return self._parallel(_fresh_chunk, kind, numbers)
+
+    def _tags(self, tag_key, round_id, count: int) -> list[int] | None:
+        if not self.layout.tag_bits:
+            if tag_key is not None:
+                raise ValueError("This scheme has no tag slot (tag_bits=0); build it with tag_bits=64 to use tag keys.")
+            return None
+        if tag_key is None or round_id is None:
+            raise ValueError(
+                "This scheme binds every contribution to its sender (tag_bits > 0): pass tag_key= (the key "
+                "holder's KeyHolder.register(party) gave it to you) and round_id=."
+            )
+        return tag_key.tags(round_id, count, self.layout.tag_bits)
+
+    def encrypt(self, values, weight: int = 1, *, tag_key=None, round_id=None) -> EncryptedVector:
         """Encrypt a float vector, optionally multiplied by an integer weight.
 
         Parameters
@@ -244,14 +301,28 @@ class PackedPaillier:
         weight : int, default 1
             Integer weight (e.g. a sample count for FedAvg's n_k/n weighting); the decrypted
             aggregate is the weighted mean.
+        tag_key : fl_course.secure.contributors.TagKey, optional
+            The sender's secret tag key; required when the scheme has ``tag_bits > 0``.
+        round_id : str or int, optional
+            The aggregation round the key holder announced; required with ``tag_key``.
 
         Returns
         -------
         EncryptedVector
+            Fresh ciphertexts (new randomness for every one).
         """
         values = np.asarray(values, dtype=np.float64).ravel()
-        plaintexts = self.layout.encode(values, weight)
-        return EncryptedVector(self, self._raw_encrypt(plaintexts), length=values.size, weight=weight)
+        tags = self._tags(tag_key, round_id, self.layout.num_plaintexts(values.size))
+        plaintexts = self.layout.encode(values, weight, tags)
+        return EncryptedVector(self, self._fresh("encrypt", plaintexts), length=values.size, weight=weight)
+
+    def decrypt_raw(self, private_key, ciphertexts: list[int]) -> list[int]:
+        """Decrypt ciphertexts to their packed plaintext integers (phe's CRT decryption, on the pool)."""
+        if not isinstance(private_key, paillier.PaillierPrivateKey):
+            raise TypeError(f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}.")
+        if private_key.public_key.n != self.public_key.n:
+            raise ValueError("This private key does not belong to the public key the vector was encrypted under.")
+        return self._parallel(_decrypt_chunk, private_key, list(ciphertexts))
 
     # ------------------------------------------------------------------ serialisation
     def to_json(self) -> str:
@@ -265,16 +336,15 @@ class PackedPaillier:
         return _sealed_json(body)
 
     @classmethod
-    def from_json(cls, text: str, *, workers: int | None = None, allow_small_keys: bool = False,
-                  progress: bool = True) -> PackedPaillier:
+    def from_json(cls, text: str, *, workers: int | None = None, allow_small_keys: bool = False) -> PackedPaillier:
         """Rebuild a scheme from :meth:`to_json` text (checking digest and fingerprint)."""
         payload = _open_json(text, _SCHEME_FORMAT)
         layout = payload.get("layout") or {}
         try:
             public_key = paillier.PaillierPublicKey(payload["public_key"]["n"])
             scheme = cls(public_key, frac_bits=layout["frac_bits"], max_abs=layout["max_abs"],
-                         max_weight=layout["max_weight"], workers=workers,
-                         allow_small_keys=allow_small_keys, progress=progress)
+                         max_weight=layout["max_weight"], tag_bits=layout["tag_bits"], workers=workers,
+                         allow_small_keys=allow_small_keys)
         except KeyError as error:
             raise ValueError(f"The scheme payload lacks {error}; pass the text written by to_json().") from None
         if scheme.layout.to_dict() != layout:
@@ -334,9 +404,10 @@ class EncryptedVector:
     """A float vector encrypted with :class:`PackedPaillier`: ciphertexts, length and total weight.
 
     Supports ``a + b`` (element-wise sum; weights add), ``k * a`` for a positive int ``k``
-    (weights multiply), :meth:`add_plaintext`, ``sum(vectors)``, JSON round trips and
-    :meth:`decrypt` to the weighted mean. Every operation checks the headroom first and
-    raises ``ValueError`` instead of letting a slot overflow into its neighbour.
+    (weights multiply), :meth:`add_plaintext` (fresh randomness), :meth:`rerandomise`,
+    ``sum(vectors)``, JSON round trips and :meth:`decrypt` to the weighted mean. Every
+    operation checks the headroom first and raises ``ValueError`` instead of letting a slot
+    overflow into its neighbour.
     """
 
     def __init__(self, scheme: PackedPaillier, ciphertexts: list[int], *, length: int, weight: int) -> None:
@@ -393,33 +464,50 @@ class EncryptedVector:
 
     __rmul__ = __mul__
 
-    def add_plaintext(self, values, weight: int = 1) -> EncryptedVector:
-        """Add a vector the caller holds in the clear, with an integer weight.
+    def add_plaintext(self, values, weight: int = 1, *, tag_key=None, round_id=None) -> EncryptedVector:
+        r"""Add a vector the caller holds in the clear, with an integer weight, under fresh randomness.
 
-        Costs one modular multiplication per ciphertext (no fresh randomness is needed: the
-        result is as well hidden as ``self``). This is the PriDe party's step, which adds its
-        own model to the cloud's encrypted one.
+        This is the PriDe party's step, which adds its own model to the cloud's encrypted one.
+        The result is re-randomised, :math:`c\,(1 + m n)\,h_s^a`: without the new factor,
+        anyone who saw ``self`` (the cloud's broadcast) and the reply would compute
+        :math:`m = (c' c^{-1} \bmod n^2 - 1)/n` with no key at all
+        (:func:`fl_course.secure.attacks.recover_added_plaintext`). Costs one sample of
+        randomness per ciphertext. ``tag_key`` and ``round_id`` as in
+        :meth:`PackedPaillier.encrypt` when the scheme is tagged.
         """
         values = np.asarray(values, dtype=np.float64).ravel()
         if values.size != self.length:
             raise ValueError(f"Cannot add a plaintext of length {values.size} to a vector of length {self.length}.")
         total = self._headroom(self.weight + self.scheme.layout.check_weight(weight), "Adding this plaintext")
-        n, nsquare = self.scheme.public_key.n, self.scheme.public_key.nsquare
-        plaintexts = self.scheme.layout.encode(values, weight)
-        ciphertexts = [c * (1 + m * n) % nsquare for c, m in zip(self.ciphertexts, plaintexts)]
+        tags = self.scheme._tags(tag_key, round_id, len(self.ciphertexts))
+        sums = self.scheme._fresh("encrypt", self.scheme.layout.encode(values, weight, tags))
+        nsquare = self.scheme.public_key.nsquare
+        ciphertexts = [a * b % nsquare for a, b in zip(self.ciphertexts, sums)]
         return EncryptedVector(self.scheme, ciphertexts, length=self.length, weight=total)
+
+    def rerandomise(self) -> EncryptedVector:
+        """The same plaintexts under fresh randomness: unlinkable to ``self`` for anyone without the key."""
+        ciphertexts = self.scheme._fresh("rerandomise", self.ciphertexts)
+        return EncryptedVector(self.scheme, ciphertexts, length=self.length, weight=self.weight)
 
     def decrypt(self, private_key) -> np.ndarray:
         """Decrypt and unpack: the weighted mean of everything summed into this vector.
 
         For ``sum`` of ``k`` vectors encrypted with weight 1 this is their mean; with integer
         weights ``w_i`` it is ``sum(w_i x_i) / sum(w_i)``. Multiply by :attr:`weight` for the sum.
+
+        This trusts whoever assembled the vector: an active aggregator can hand over
+        ``k * v_j`` (weight ``k``) and this returns party ``j``'s vector. A tagged scheme
+        therefore refuses it; decrypt with
+        :meth:`fl_course.secure.contributors.KeyHolder.decrypt_aggregate`, which checks who
+        contributed first.
         """
-        if not isinstance(private_key, paillier.PaillierPrivateKey):
-            raise TypeError(f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}.")
-        if private_key.public_key.n != self.scheme.public_key.n:
-            raise ValueError("This private key does not belong to the public key the vector was encrypted under.")
-        plaintexts = [private_key.raw_decrypt(c) for c in self.ciphertexts]
+        if self.scheme.layout.tag_bits:
+            raise ValueError(
+                "This vector's scheme binds aggregates to their contributors (tag_bits > 0): decrypt it with "
+                "KeyHolder.decrypt_aggregate(vector, round_id=..., weights=...), which checks the tags first."
+            )
+        plaintexts = self.scheme.decrypt_raw(private_key, self.ciphertexts)
         return self.scheme.layout.decode(plaintexts, self.length, self.weight)
 
     def to_json(self) -> str:
