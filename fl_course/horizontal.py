@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fl_course.scale import device as default_device
 from fl_course.vertical import (
     BottomModel,
     GradientHook,
@@ -65,6 +66,9 @@ class HorizontalFL:
         transforms each worker's gradient before the server aggregates it (a defense).
         ``data`` is ``(images, labels)``, the worker's samples in this iteration's batch (the
         batch behind the gradient, which a defense such as Soteria needs).
+    device : str or torch.device, optional
+        Where the models and data live; by default :func:`fl_course.scale.device` (the GPU at
+        paper scale when present, else the CPU).
     seed : int
         Seeds the model and the server's choice of batch indices.
 
@@ -91,6 +95,7 @@ class HorizontalFL:
         hidden: tuple[int, int] = (64, 32),
         gradient_hook: GradientHook | None = None,
         seed: int = 0,
+        device: str | torch.device | None = None,
     ) -> None:
         if not isinstance(client_data, (list, tuple)) or not client_data:
             raise ValueError("client_data must be a non-empty list of (images, labels) pairs, one per worker.")
@@ -107,7 +112,7 @@ class HorizontalFL:
             raise ValueError(f"lr must be non-negative, got {lr}; pass lr=0 to freeze the model.")
         if gradient_hook is not None and not callable(gradient_hook):
             raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict.")
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device) if device is not None else default_device()
         self.workers = len(client_data)
         self.images = torch.cat([x for x, _ in client_data]).to(self.device)
         self.labels = torch.cat([y for _, y in client_data]).to(self.device)

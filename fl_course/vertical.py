@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fl_course.scale import device as default_device
+
 __all__ = ["BottomModel", "VerticalFL", "Step", "split_quarters", "join_quarters"]
 
 GradientHook = Callable[..., dict]
@@ -242,6 +244,9 @@ class VerticalFL:
         transforms each worker's uploaded gradient before the server sees it (a defense).
         ``data`` is ``(piece, None)``: the worker's quarter of this iteration's batch,
         ``[B, C, 14, 14]``, and no labels (the server holds them).
+    device : str or torch.device, optional
+        Where the models and data live; by default :func:`fl_course.scale.device` (the GPU at
+        paper scale when present, else the CPU).
     seed : int
         Seeds the models (worker ``m`` uses ``seed + m + 1``, the top layer ``seed``) and
         the server's choice of batch indices.
@@ -271,6 +276,7 @@ class VerticalFL:
         embedding: int = 10,
         gradient_hook: GradientHook | None = None,
         seed: int = 0,
+        device: str | torch.device | None = None,
     ) -> None:
         _check_images(images, labels)
         if images.shape[-2:] != (28, 28):
@@ -288,7 +294,7 @@ class VerticalFL:
             raise ValueError(f"lr must be non-negative, got {lr}; pass lr=0 to freeze the models.")
         if gradient_hook is not None and not callable(gradient_hook):
             raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict.")
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device) if device is not None else default_device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
         self.num_samples = images.shape[0]

@@ -1,5 +1,8 @@
 """Tests for fl_course.attacks.cafe: the three CAFE steps, the TV threshold, the attack loop."""
 
+import math
+
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,11 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fl_course.attacks.cafe import (
+    VARIANTS,
     Cafe,
     IndexedAdam,
     OutputGradientRecovery,
     fc_input_from_gradients,
     gradient_distance,
+    iterations_per_image,
+    leakage_summary,
     recover_fc_inputs_step,
     thresholded_tv,
     total_variation,
@@ -171,3 +177,65 @@ def test_cafe_rejects_non_settings_and_bad_iterations():
         Cafe(object())
     with pytest.raises(ValueError):
         Cafe(_vfl(), progress=False).run(0)
+
+
+def test_default_data_step_is_the_authors():
+    """DeRafael/CAFE config.py: Adam at a constant 0.01; ours is the named "fast" variant."""
+    attack = Cafe(_vfl(), progress=False)
+    assert (attack.lr, attack.schedule, attack.inner_steps) == (0.01, "constant", 1)
+    assert VARIANTS["authors"] == {"lr": 0.01, "schedule": "constant"}
+    assert VARIANTS["fast"]["lr"] == 10 * VARIANTS["authors"]["lr"]
+
+
+@pytest.mark.parametrize("schedule,last", [("constant", 0.01), ("cosine", 0.0001)])
+def test_schedule_of_the_data_step(schedule, last):
+    """The step sizes run() hands to the data step: constant, or annealed to lr/100."""
+    attack = Cafe(_vfl(), progress=False, lr=0.01, schedule=schedule, rep_weight=0.0)
+    seen = []
+    original = attack._data_opt.step
+    attack._data_opt.step = lambda rows, grad, lr=None: (seen.append(lr), original(rows, grad, lr))
+    attack.run(5, eval_every=5)
+    assert seen[0] == pytest.approx(0.01) and seen[-1] == pytest.approx(last)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_inner_steps_take_k_data_steps_per_real_batch(k):
+    """Section 4.4: the fakes of each real batch are optimised k times (steps 1–2 once)."""
+    setting = _vfl()
+    calls = []
+    original = setting.step
+    setting.step = lambda idx, update=True: (calls.append(1), original(idx, update=update))[1]
+    attack = Cafe(setting, progress=False, rep_weight=0.0, inner_steps=k)
+    attack.run(2, eval_every=2)
+    batches = [setting.choose_batch(i) for i in range(2)]
+    visits = torch.zeros(6, dtype=torch.long)
+    for idx in batches:
+        visits[idx] += 1
+    assert len(calls) == 2                       # one real gradient per iteration
+    assert attack._data_opt.t.tolist() == (k * visits).tolist()
+
+
+@pytest.mark.parametrize("kwargs", [{"schedule": "step"}, {"inner_steps": 0}, {"inner_steps": 2.5}])
+def test_cafe_rejects_bad_schedule_and_inner_steps(kwargs):
+    with pytest.raises(ValueError):
+        Cafe(_vfl(), progress=False, **kwargs)
+
+
+def test_leakage_summary_against_trivial_guesses():
+    gen = torch.Generator().manual_seed(3)
+    truth = torch.rand(4, 1, 28, 28, generator=gen)
+    close = leakage_summary(truth, truth + 0.01, truth.mean(0), seed=1)
+    black = leakage_summary(truth, torch.zeros_like(truth), truth.mean(0), seed=1)
+    assert close["n"] == 4 and close["psnr"] > close["trivial_psnr"] + 20
+    assert black["psnr"] <= black["trivial_psnr"] + 1e-6     # all-black is one of the trivial guesses
+    assert black["trivial_psnr"] == close["trivial_psnr"]    # same victims, same guesses
+    with pytest.raises(ValueError):
+        leakage_summary(truth, truth[:2], truth.mean(0))
+
+
+def test_iterations_per_image():
+    history = pd.DataFrame({"iteration": [10, 20, 30], "psnr_mean": [12.0, 29.9, 30.5]})
+    assert iterations_per_image(history, 6) == 5.0
+    assert math.isnan(iterations_per_image(history, 6, threshold=40.0))
+    with pytest.raises(ValueError):
+        iterations_per_image(history, 0)

@@ -72,3 +72,9 @@ def test_rejects_bad_settings(kwargs, err):
 def test_rejects_empty_clients():
     with pytest.raises(ValueError, match="non-empty"):
         HorizontalFL([])
+
+
+def test_device_defaults_to_the_cpu_at_ci_scale(monkeypatch):
+    monkeypatch.delenv("FL_COURSE_SCALE", raising=False)
+    assert HorizontalFL(_clients(), batch_size=2, seed=0).images.device.type == "cpu"
+    assert HorizontalFL(_clients(), batch_size=2, seed=0, device="cpu").model.fc1.weight.device.type == "cpu"

@@ -131,3 +131,10 @@ def test_vertical_rejects_bad_data():
         VerticalFL(torch.rand(4, 1, 14, 14), torch.arange(4), batch_size=2)
     with pytest.raises(ValueError, match="labels"):
         VerticalFL(torch.rand(4, 1, 28, 28), torch.arange(3), batch_size=2)
+
+
+def test_device_defaults_to_the_cpu_at_ci_scale(monkeypatch):
+    monkeypatch.delenv("FL_COURSE_SCALE", raising=False)
+    images, labels = torch.rand(4, 1, 28, 28), torch.arange(4)
+    assert VerticalFL(images, labels, batch_size=2, seed=0).images.device.type == "cpu"
+    assert VerticalFL(images, labels, batch_size=2, seed=0, device="cpu").top.weight.device.type == "cpu"
