@@ -1,25 +1,54 @@
-"""Smoke test of the defenses benchmark (tiny sizes; not a measurement)."""
+"""The defenses benchmark: one JSON object, every field the issue names, goals computed from the rows."""
 
 import json
+import os
 
 import pytest
 
 from fl_course.bench import defenses as bench
 
-TINY = ["--images", "1", "--ig-iterations", "2", "--train-images", "120", "--clients", "2", "--rounds", "1",
-        "--batch-size", "60", "--test-images", "50", "--threads", "1"]
+pytestmark = pytest.mark.skipif(not os.environ.get("FL_COURSE_DATA") and not os.path.isdir("/work/shared/data"),
+                                reason="needs MNIST")
+
+TINY = ["--images", "1", "--ig-iterations", "2", "--train-images", "200", "--clients", "2", "--warm-rounds", "1",
+        "--public-images", "100",
+        "--rounds", "1", "--local-epochs", "1", "--seeds", "1", "--batch-size", "50", "--test-images", "50",
+        "--epsilons", "8", "--threads", "1"]
 
 
-def test_main_prints_one_json_object(capsys):
-    assert bench.main(TINY) == 0
-    result = json.loads(capsys.readouterr().out)
-    expected = {"none", "GC", "DP-Gaussian", "DP-Laplace", "Soteria", "GradDefense", "GradDefense+MP", "Outpost"}
+@pytest.fixture(scope="module")
+def result():
+    import contextlib
+    import io
+
+    os.environ.setdefault("FL_COURSE_DATA", "/work/shared/data")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert bench.main(TINY) == 0
+    return json.loads(out.getvalue())
+
+
+def test_one_row_per_paper_defense_and_dp_budget(result):
+    expected = {"none", "GC", "DP-Gaussian", "DP-Laplace", "Soteria", "GradDefense", "Outpost", "DP-SGD ε=8"}
     assert set(result["defenses"]) == expected
-    for row in result["defenses"].values():
-        assert set(row) == {"psnr_ig", "ssim_ig", "accuracy", "accuracy_drop", "round_time_ratio", "round_wall_ratio"}
-        assert 0 <= row["accuracy"] <= 100 and row["round_time_ratio"] > 0
-    assert result["defenses"]["none"]["accuracy_drop"] == 0
-    assert set(result["goals_met"]) == {"GradDefense", "GradDefense+MP", "Outpost"}
+    fields = {"formal", "placement", "psnr_ig", "ssim_ig", "psnr_trivial_best", "accuracy", "accuracy_drop", "seeds",
+              "round_time_ratio", "round_wall_ratio", "defense_ms_per_call"}
+    for name, row in result["defenses"].items():
+        assert set(row) == fields | ({"epsilon", "delta", "epsilon_spent"} if name.startswith("DP-SGD") else set())
+    dp = result["defenses"]["DP-SGD ε=8"]
+    assert dp["formal"] and dp["epsilon"] == 8 and dp["delta"] == 1e-5 and dp["epsilon_spent"] <= 8 + 1e-6
+    assert not result["defenses"]["GradDefense"]["formal"]
+    assert result["defenses"]["GradDefense"]["placement"] == "round" and result["defenses"]["Outpost"]["placement"] == "step"
+
+
+def test_goals_are_computed_from_the_rows(result):
+    rows = result["defenses"]
+    for name in ("GradDefense", "Outpost"):
+        met = result["goals_met"][name]
+        assert met["psnr_above_trivial_db"] == (rows[name]["psnr_ig"] <= rows[name]["psnr_trivial_best"] + 1.0)
+        assert met["accuracy_drop"] == (rows[name]["accuracy_drop"] <= 2.0)
+        assert met["undefended_accuracy"] == (rows["none"]["accuracy"] >= 88.0)
+        assert met["round_time_ratio"] == (rows[name]["round_time_ratio"] <= 1.10)
 
 
 @pytest.mark.parametrize("argv", [["--images", "0"], ["--rounds", "-1"], ["--clients", "x"]])
@@ -28,6 +57,7 @@ def test_bad_arguments_exit(argv):
         bench.main(argv)
 
 
-def test_bad_learning_rate_raises():
-    with pytest.raises(ValueError, match="lr"):
-        bench.main(["--lr", "0"])
+@pytest.mark.parametrize("argv,match", [(["--lr", "0"], "lr"), (["--epsilons", "0"], "epsilons")])
+def test_bad_values_raise(argv, match):
+    with pytest.raises(ValueError, match=match):
+        bench.main(argv)

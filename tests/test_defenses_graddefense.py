@@ -8,6 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fl_course.defenses import (
+    PAPER_PERTURB_FRACTION,
+    PAPER_Q,
+    PAPER_ROOT_SIZE,
     GradDefense,
     MarchenkoPasturCompensation,
     equal_risk_slices,
@@ -205,9 +208,38 @@ def test_compensation_server_hook_averages_then_denoises():
 
 
 def test_compensation_noise_level_follows_clients_and_steps(lenet):
+    gd = GradDefense(lenet[2], sigma=0.01)  # 3 of 10 slices perturbed
+    assert gd.compensation(4).sigma == pytest.approx(0.01 * math.sqrt(0.3 / 4))
+    assert gd.compensation(1, lr=0.1, local_steps=8).sigma == pytest.approx(0.1 * 0.01 * math.sqrt(8 * 0.3))
+
+
+def test_compensation_paper_scale_is_the_authors_formula(lenet):
+    # demo_compensate.py: _scale = Σ_i K·(k/s)·σ²·(1/K) = K·(k/s)·σ², no learning rate, no steps
     gd = GradDefense(lenet[2], sigma=0.01)
-    assert gd.compensation(4).sigma == pytest.approx(0.01 * math.sqrt(0.5 / 4))
-    assert gd.compensation(1, lr=0.1, local_steps=8).sigma == pytest.approx(0.1 * 0.01 * 2)
+    paper = gd.compensation(5, noise_scale="paper", lr=0.02, local_steps=7)
+    assert paper.sigma == pytest.approx(0.01 * math.sqrt(5 * 0.3))
+    assert paper.sigma**2 == pytest.approx(5**2 * gd.compensation(5).sigma ** 2)  # K² × the derived variance
+    with pytest.raises(ValueError, match="noise_scale"):
+        gd.compensation(5, noise_scale="literal")
+
+
+def test_defaults_are_the_papers_table_ii_setting(lenet):
+    gd = GradDefense(lenet[2])
+    assert (gd.num_slices, gd.perturb_fraction, gd.sigma, gd.clip) == (10, 0.3, 0.01, False)
+    assert PAPER_PERTURB_FRACTION == {"DGA": 0.2, "GIA": 0.3} and PAPER_ROOT_SIZE == 100 and PAPER_Q == 6
+    x, y = root_dataset(torch.rand(300, 1, 28, 28), torch.arange(300) % 10)
+    assert len(y) == PAPER_ROOT_SIZE
+
+
+def test_slice_report_accounts_for_every_slice(lenet):
+    model, grad, root = lenet
+    gd = GradDefense(root, sigma=0.01, seed=0)
+    report = gd.slice_report(grad, model=model)
+    assert len(report) == 10 and int(report.perturbed.sum()) == gd.num_perturbed
+    assert report.energy_share.sum() == pytest.approx(1.0)
+    hit = report[report.perturbed]
+    assert hit.noise_to_signal.tolist() == pytest.approx((0.01 / hit.signal_rms).tolist())
+    assert (report.loc[~report.perturbed, "noise_to_signal"] == 0).all()
 
 
 def test_compensation_accounts_for_momentum(lenet):

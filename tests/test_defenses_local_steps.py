@@ -61,3 +61,38 @@ def test_bad_arguments_raise():
         LocalStepProtection(lambda u: u, nn.Linear(2, 2))
     with pytest.raises(TypeError, match="Module"):
         LocalStepProtection(GaussianNoise(), "model")
+
+
+class _ModelRecorder(GaussianNoise):
+    """Records the weights the defense sees and returns the update untouched."""
+
+    def __init__(self):
+        super().__init__(sigma=0.01)
+        self.seen = []
+
+    def _protect(self, update, *, model, data, iteration):
+        self.seen.append(model.weight.detach().clone())
+        return update
+
+
+def test_round_protection_sees_global_weights_and_keeps_gradient_units():
+    from fl_course.defenses import RoundProtection
+
+    torch.manual_seed(0)
+    clients = [(torch.randn(8, 6), torch.arange(8) % 3), (torch.randn(8, 6), torch.arange(8) % 3)]
+    recorder = _ModelRecorder()
+    sim = FedAvg(lambda: nn.Linear(6, 3), clients, test_data=clients[0], rounds=1, lr=0.5, batch_size=4,
+                 progress=False)
+    start = sim.model.weight.detach().clone()
+    guard = RoundProtection(recorder, sim.model, lr=0.5)
+    sim.step_hook, sim.client_hook = guard.step_hook, guard.client_hook
+    sim.run()
+    assert guard.calls == 2 and all(torch.equal(w, start) for w in recorder.seen)  # the round's global model
+    # a defense in gradient units: pruning −Δ/η then scaling back is pruning Δ
+    gc = RoundProtection(GradientCompression(prune_rate=50), nn.Linear(6, 3), lr=0.5)
+    delta = {"weight": torch.arange(18.0).reshape(3, 6) - 9, "bias": torch.tensor([0.1, -2.0, 3.0])}
+    sent = gc.client_hook(delta, model=None, client=0, round=1, data=None)
+    assert int((sent["weight"] == 0).sum()) == 9 and torch.equal(sent["weight"][sent["weight"] != 0],
+                                                                  delta["weight"][sent["weight"] != 0])
+    with pytest.raises(ValueError, match="lr"):
+        RoundProtection(GradientCompression(), nn.Linear(2, 2), lr=0)

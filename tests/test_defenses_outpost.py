@@ -1,6 +1,9 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from fl_course.defenses import Outpost, fisher_mask, parameter_risk
 from fl_course.models import LeNetZhu
@@ -95,3 +98,14 @@ def test_needs_the_model(lenet):
 def test_weak_setting_warns():
     with pytest.warns(UserWarning, match="intact"):
         Outpost(prune_base=5, noise_base=0)
+
+
+def test_noise_to_gradient_is_risk_times_base_over_rms():
+    from fl_course.defenses import noise_to_gradient, parameter_risk
+
+    layer = nn.Linear(4, 2)
+    grad = {"weight": torch.full((2, 4), 0.5), "bias": torch.tensor([3.0, -4.0])}
+    table = noise_to_gradient(layer, grad, noise_base=0.8).set_index("layer")
+    risk = parameter_risk(layer)
+    assert table.loc["weight", "noise_to_gradient"] == pytest.approx(risk["weight"] * 0.8 / 0.5)
+    assert table.loc["bias", "noise_to_gradient"] == pytest.approx(risk["bias"] * 0.8 / math.sqrt(12.5))

@@ -124,6 +124,13 @@ class Defense(ABC):
 
     #: Short label used in tables.
     name: str = "defense"
+    #: True only for mechanisms with a formal (ε, δ) guarantee (DP-SGD with an accountant);
+    #: every heuristic defense (GC, noise without clipping, Soteria, GradDefense, Outpost) is False.
+    formal: bool = False
+    #: Where the defense's paper applies it in FedAvg: ``"round"`` (once, on the shared update)
+    #: or ``"step"`` (on every local gradient). :func:`fl_course.defenses.evaluation.federated_run`
+    #: uses it unless told otherwise.
+    placement: str = "round"
 
     def __init__(self, *, seed: int = 0) -> None:
         _check_seed(seed)

@@ -2,8 +2,11 @@
 
 These are the "DP" baselines of GradDefense (Wang et al. 2022, Sec. VI) and
 Outpost (Wang et al. 2023, Sec. V), following Zhu et al. (2019, Sec. 6): i.i.d.
-noise of a fixed scale added to every entry. Without a norm bound the noise
-carries no formal (ε, δ) guarantee; with ``clip_norm`` the Gaussian variant is
+noise of a fixed scale added to every entry. GradDefense's Table II uses "noise
+variance 1E-2" for both; the authors' code (``poc/core/defense/perturbation.py``,
+``pseudorandom.getGause``) passes that number as the Gaussian's standard deviation
+and as Laplace's scale ``b``, so both default to 1e-2 here. Without a norm bound
+the noise carries no formal (ε, δ) guarantee (``formal = False``); with ``clip_norm`` the Gaussian variant is
 the Gaussian mechanism of Dwork and Roth (2014, Thm. A.1) for one release.
 """
 

@@ -30,7 +30,7 @@ from torch import nn
 from fl_course.defenses.base import Defense, Update, _check_percent, _check_positive, protected_names
 from fl_course.defenses.compression import prune_smallest, smallest_mask
 
-__all__ = ["Outpost", "fisher_mask", "parameter_risk"]
+__all__ = ["Outpost", "fisher_mask", "parameter_risk", "noise_to_gradient"]
 
 
 def parameter_risk(model: nn.Module, names: list[str] | None = None) -> dict[str, float]:
@@ -47,6 +47,28 @@ def parameter_risk(model: nn.Module, names: list[str] | None = None) -> dict[str
     params = dict(model.named_parameters())
     names = list(params) if names is None else names
     return {n: min(float(params[n].detach().double().var(unbiased=False)), 1.0) if params[n].numel() > 1 else 0.0 for n in names}
+
+
+def noise_to_gradient(model: nn.Module, gradient: Update, *, noise_base: float = 0.8) -> "pandas.DataFrame":
+    """Outpost's noise standard deviation ``risk_l · noise_base`` over each layer's gradient RMS.
+
+    Where the ratio is small, the noise hides nothing and Outpost reduces to its pruning.
+
+    Returns
+    -------
+    DataFrame
+        One row per parameter tensor: ``layer``, ``risk`` (Var(W), capped at 1),
+        ``gradient_rms`` and ``noise_to_gradient``.
+    """
+    import pandas as pd
+
+    risk = parameter_risk(model)
+    rows = []
+    for name in risk:
+        rms = float(gradient[name].detach().double().pow(2).mean().sqrt())
+        rows.append({"layer": name, "risk": risk[name], "gradient_rms": rms,
+                     "noise_to_gradient": risk[name] * noise_base / rms if rms > 0 else float("inf")})
+    return pd.DataFrame(rows)
 
 
 def fisher_mask(update: Update, names: list[str], phi: float) -> dict[str, torch.Tensor]:
@@ -105,6 +127,8 @@ class Outpost(Defense):
     """
 
     name = "Outpost"
+    #: Outpost perturbs the gradient of every local iteration (with probability 1/(1+βt)).
+    placement = "step"
 
     def __init__(
         self,
