@@ -23,13 +23,12 @@ def _smooth_images(n, seed=0):
 
 
 def test_inverting_gradients_recovers_one_image():
-    model = ConvNet(width=16, seed=0)  # width 8 is too narrow to pin the image down
+    model = ConvNet(width=16, seed=0)  # 120 steps suffice at this width; narrower nets need more
     x, y = _smooth_images(1), torch.tensor([4])
     attack = InvertingGradients(iterations=120, init="rand", progress=False)
     result = attack.reconstruct(model, client_gradient(model, x, y), ground_truth=x)
     assert psnr(x, result.images) > 25
     assert result.labels.tolist() == [4]  # inferred from the last layer
-    assert 0 <= result.images.min() and result.images.max() <= 1  # boxed
 
 
 def test_restarts_keep_the_best_score():
@@ -82,3 +81,19 @@ def test_cosine_distance_and_tv_known_values():
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
         UpdateMatchingAttack(**kwargs)
+
+
+def test_paired_gap_and_trivial_guess():
+    import pandas as pd
+
+    from fl_course.attacks.experiments import best_trivial_guess, paired_gap
+
+    a = pd.DataFrame({"client": [0, 1, 2], "psnr": [20.0, 30.0, float("inf")]})
+    b = pd.DataFrame({"client": [0, 1, 2], "psnr": [10.0, 32.0, 40.0]})
+    gap = paired_gap(a, b)
+    assert gap["n"] == 3 and gap["gap"] == pytest.approx((10 - 2 + 60) / 3, abs=0.01)  # inf capped at 100
+    with pytest.raises(ValueError, match="different clients"):
+        paired_gap(a, b.assign(client=[0, 1, 3]))
+    x = torch.zeros(2, 1, 28, 28)
+    best = best_trivial_guess(x, torch.zeros(1, 28, 28), seed=0)
+    assert best["guess"] in ("all-black", "mean image") and best["psnr"] > 90  # a black digit is guessed exactly

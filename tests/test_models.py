@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from fl_course.models import MLP, ConvNet, LeNetZhu, LogisticRegression, ResNetSmall, SmallCNN
+from fl_course.models import MLP, ConvNet, LeNetZhu, LogisticRegression, PooledConvNet, ResNetSmall, SmallCNN
 
-ALL = [LogisticRegression, MLP, SmallCNN, LeNetZhu, ConvNet, ResNetSmall]
+ALL = [LogisticRegression, MLP, SmallCNN, LeNetZhu, ConvNet, PooledConvNet, ResNetSmall]
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -17,7 +17,7 @@ def test_output_shape(cls, num_classes):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("cls", [SmallCNN, LeNetZhu, ConvNet, ResNetSmall])
+@pytest.mark.parametrize("cls", [SmallCNN, LeNetZhu, ConvNet, PooledConvNet, ResNetSmall])
 def test_three_channels(cls):
     model = cls(in_channels=3, seed=0).eval()
     assert model(torch.rand(2, 3, 28, 28)).shape == (2, 10)
@@ -53,6 +53,14 @@ def test_convnet_width_scales_channels(width):
     assert model.fc.in_features == 4 * width * 49
 
 
+@pytest.mark.parametrize("width", [4, 16])
+def test_pooled_convnet_last_layer_sees_fewer_features_than_pixels(width):
+    model = PooledConvNet(width=width, seed=0)
+    assert model.fc.in_features == 36 * width  # the authors' Linear(36 * width, ...)
+    assert model.fc.in_features < 28 * 28  # fewer features than pixels, unlike ConvNet's 4w*49
+    assert any(isinstance(m, torch.nn.MaxPool2d) for m in model.modules())
+
+
 def test_mlp_first_layer_is_biased_linear():
     model = MLP(hidden=(16,), seed=0)
     assert isinstance(model.layers[0], torch.nn.Linear) and model.layers[0].bias is not None
@@ -76,7 +84,7 @@ def test_bad_constructor_arguments(factory):
         factory()
 
 
-@pytest.mark.parametrize("cls", [SmallCNN, LeNetZhu, ConvNet, ResNetSmall])
+@pytest.mark.parametrize("cls", [SmallCNN, LeNetZhu, ConvNet, PooledConvNet, ResNetSmall])
 def test_bad_input_shape(cls):
     with pytest.raises(ValueError, match="expects inputs of shape"):
         cls(seed=0)(torch.rand(2, 1, 32, 32))

@@ -15,7 +15,7 @@ Examples
 >>> x, y = torch.rand(2, 1, 28, 28), torch.tensor([1, 2])
 >>> table = evaluate_attack(IDLG(iterations=2, progress=False), LeNetZhu(seed=0), x, y)
 >>> sorted(summarize(table))
-['cpu_seconds_per_image', 'images', 'iterations', 'psnr_mean', 'psnr_std', 'seconds_per_image']
+['cpu_seconds_per_image', 'images', 'iterations', 'psnr_mean', 'psnr_std', 'seconds_per_image', 'ssim_mean']
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from fl_course import metrics
 from fl_course.attacks.base import Attack, AttackResult, client_fedavg_update, client_gradient, order_like
 
-__all__ = ["evaluate_attack", "summarize"]
+__all__ = ["evaluate_attack", "summarize", "paired_gap", "best_trivial_guess"]
 
 
 def evaluate_attack(
@@ -45,6 +45,7 @@ def evaluate_attack(
     fedavg: dict | None = None,
     progress: bool = False,
     keep: list[AttackResult] | None = None,
+    monitor: bool = False,
 ) -> pd.DataFrame:
     """Attack consecutive clients of ``batch_size`` images each and tabulate the quality.
 
@@ -67,6 +68,10 @@ def evaluate_attack(
         A progress bar over clients.
     keep : list, optional
         If given, each :class:`AttackResult` is appended to it (for plotting).
+    monitor : bool, default False
+        Pass the true images as ``ground_truth`` so each result's history logs
+        the PSNR over iterations (for the lab's convergence plots; the attack
+        never reads them).
 
     Returns
     -------
@@ -90,7 +95,8 @@ def evaluate_attack(
         else:
             update = client_fedavg_update(model, x, y, loss_fn=attack.loss_fn, **fedavg)
         cpu_start = time.process_time()
-        result = attack.reconstruct(model, update, labels=y if known_labels else None, data_shape=tuple(x.shape[1:]))
+        result = attack.reconstruct(model, update, labels=y if known_labels else None, data_shape=tuple(x.shape[1:]),
+                                    ground_truth=x if monitor else None)
         cpu = time.process_time() - cpu_start
         rec = order_like(result.images, x.cpu())
         correct = float((torch.sort(result.labels).values == torch.sort(y.cpu()).values).float().mean())
@@ -119,7 +125,7 @@ def summarize(table: pd.DataFrame) -> dict:
     -------
     dict
         ``psnr_mean``, ``psnr_std`` (dB, population std over clients),
-        ``images`` (clients), ``iterations`` (mean per client) and
+        ``ssim_mean``, ``images`` (clients), ``iterations`` (mean per client) and
         ``seconds_per_image`` (mean wall-clock attack time per client) and
         ``cpu_seconds_per_image``.
     """
@@ -130,8 +136,65 @@ def summarize(table: pd.DataFrame) -> dict:
     return {
         "psnr_mean": round(float(finite.mean()), 2),
         "psnr_std": round(float(finite.std()), 2),
+        "ssim_mean": round(float(table["ssim"].mean()), 3),
         "images": int(len(table)),
         "iterations": int(round(float(table["iterations"].mean()))),
         "seconds_per_image": round(float(table["seconds"].mean()), 3),
         "cpu_seconds_per_image": round(float(table["cpu_seconds"].mean()), 3),
     }
+
+
+def paired_gap(better: pd.DataFrame, worse: pd.DataFrame, column: str = "psnr") -> dict:
+    """Mean and spread of a per-client difference between two attacks on the same clients.
+
+    Geiping et al.'s orderings (Table 1: which attack wins on which network) are
+    gaps between two conditions; on the same victims the per-client difference
+    removes the victims' own spread.
+
+    Parameters
+    ----------
+    better, worse : pandas.DataFrame
+        :func:`evaluate_attack` tables over the same clients (same order).
+    column : str, default "psnr"
+
+    Returns
+    -------
+    dict
+        ``gap`` (mean of ``better - worse``), ``std`` (population std of the
+        differences), ``n`` (clients) and ``stderr`` (std / sqrt(n)); infinite PSNRs
+        (identical images) are capped at 100 dB as in :func:`summarize`.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"client": [0, 1], "psnr": [20.0, 24.0]})
+    >>> b = pd.DataFrame({"client": [0, 1], "psnr": [10.0, 12.0]})
+    >>> paired_gap(a, b)["gap"]
+    11.0
+    """
+    if len(better) != len(worse) or len(better) == 0:
+        raise ValueError(f"Both tables need the same, non-zero number of clients; got {len(better)} and {len(worse)}.")
+    if "client" in better and "client" in worse and not np.array_equal(better["client"], worse["client"]):
+        raise ValueError("The two tables cover different clients; run both attacks on the same images.")
+    a = np.minimum(better[column].to_numpy(dtype=float), 100.0)
+    b = np.minimum(worse[column].to_numpy(dtype=float), 100.0)
+    diff = a - b
+    return {"gap": round(float(diff.mean()), 2), "std": round(float(diff.std()), 2), "n": int(len(diff)),
+            "stderr": round(float(diff.std() / np.sqrt(len(diff))), 2)}
+
+
+def best_trivial_guess(images: torch.Tensor, mean_image: torch.Tensor, *, seed: int = 0) -> dict:
+    """The best of the three gradient-free guesses on the same victims an attack is scored on.
+
+    Wraps :func:`fl_course.metrics.trivial_guesses` (all-black, mean training
+    image, uniform noise): a reconstruction shows leakage only above it.
+
+    Returns
+    -------
+    dict
+        ``guess`` (the name of the best guess by PSNR), ``psnr`` and ``ssim`` of
+        that guess, and ``ssim_best`` (the best SSIM of any guess).
+    """
+    table = metrics.trivial_guesses(images.detach().cpu(), mean_image.detach().cpu(), seed=seed)
+    name = str(table["psnr"].idxmax())
+    return {"guess": name, "psnr": round(float(table.loc[name, "psnr"]), 2),
+            "ssim": round(float(table.loc[name, "ssim"]), 3), "ssim_best": round(float(table["ssim"].max()), 3)}

@@ -47,7 +47,7 @@ class FedAvgInvertingGradients(InvertingGradients):
         reference="NeurIPS 2020, Sec. 6, Table 2, Fig. 5",
         observes="one FedAvg weight delta Δ = W' − W",
         labels="known, or inferred from the sign of −Δ of the last layer",
-        model_state="any (the paper uses a trained ConvNet)",
+        model_state="any (the paper's Sec. 6 experiments use an untrained ConvNet)",
         batch_size="n images in local mini-batches of B",
         local_steps="E·⌈n/B⌉ SGD steps with known learning rate, replayed by the attacker",
         prior="images lie in [0, 1]; small total variation",

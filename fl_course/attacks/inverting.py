@@ -47,7 +47,10 @@ class InvertingGradients(UpdateMatchingAttack):
         Initial step size (the paper's value).
     tv : float, default 1e-4
         Weight of the total-variation prior (the paper tunes it per setting,
-        1e-4 to 1e-1; MNIST's sharp strokes prefer little TV).
+        1e-4 to 1e-1). MNIST's sharp strokes prefer little TV on LeNet (Zhu)
+        and the pooling-free :class:`~fl_course.models.ConvNet`; the pooled
+        :class:`~fl_course.models.PooledConvNet`, whose last layer gives away
+        less, needs 1e-2 (chapter 4's lab).
     restarts : int, default 1
         Random restarts; the best final cosine distance wins.
     lr_decay : bool, default True
