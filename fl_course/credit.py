@@ -12,7 +12,7 @@ Examples
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,7 @@ def stratified_split(df: pd.DataFrame, test_size: float = 0.3, seed: int = 42,
     --------
     >>> df = pd.DataFrame({"x": range(100), "label": [0] * 20 + [1] * 80})
     >>> train, test = stratified_split(df)
-    >>> len(train), len(test), test["label"].mean()
+    >>> len(train), len(test), float(test["label"].mean())
     (70, 30, 0.8)
     """
     _check_table(df, label)
@@ -80,6 +80,51 @@ def standardize(train: pd.DataFrame, *others: pd.DataFrame,
         scaled[cols] = scaler.transform(df[cols])
         out.append(scaled)
     return tuple(out)
+
+
+def party_moments(df: pd.DataFrame, label: str = LABEL) -> pd.DataFrame:
+    """What one bank sends for federated scaling: its row count, and per feature the sum and sum of squares.
+
+    Rows ``n``, ``sum``, ``sum_sq``; columns the features. No row leaves the bank.
+    """
+    cols = features(df, label)
+    values = df[cols].to_numpy(dtype=np.float64)
+    return pd.DataFrame([np.full(len(cols), float(len(values))), values.sum(axis=0), (values ** 2).sum(axis=0)],
+                        index=["n", "sum", "sum_sq"], columns=cols)
+
+
+def federated_standardize(parties: dict[str, pd.DataFrame], *others: pd.DataFrame,
+                          label: str = LABEL) -> tuple[dict[str, pd.DataFrame], ...]:
+    """Standardise every bank's features with statistics pooled from the banks' sums, not their rows.
+
+    Each bank sends :func:`party_moments`; the mean is ``Σ sum / Σ n`` and the variance
+    ``Σ sum_sq / Σ n - mean²`` (the population variance, as scikit-learn's ``StandardScaler``),
+    so the result equals :func:`standardize` on the pooled rows up to rounding. Constant
+    features keep scale 1. ``others`` (e.g. the common test set) are scaled the same way.
+
+    Returns
+    -------
+    tuple
+        ``(scaled parties dict, *scaled others)``.
+    """
+    if not parties:
+        raise ValueError("Pass at least one bank's rows, e.g. {'9999': df}.")
+    moments = [party_moments(df, label) for df in parties.values()]
+    cols = list(moments[0].columns)
+    if any(list(m.columns) != cols for m in moments):
+        raise ValueError("All banks must have the same feature columns (horizontal federated learning).")
+    total = sum(moments)
+    mean = total.loc["sum"] / total.loc["n"]
+    std = np.sqrt(np.maximum(total.loc["sum_sq"] / total.loc["n"] - mean ** 2, 0.0))
+    std = std.where(std > 0, 1.0)
+
+    def scale(df: pd.DataFrame) -> pd.DataFrame:
+        _check_table(df, label)
+        out = df.copy()
+        out[cols] = (df[cols] - mean) / std
+        return out
+
+    return ({name: scale(df) for name, df in parties.items()}, *(scale(df) for df in others))
 
 
 def smote(df: pd.DataFrame, seed: int = 42, label: str = LABEL, k_neighbors: int = 5) -> pd.DataFrame:
@@ -189,3 +234,113 @@ def evaluate(y_true, scores, threshold: float = 0.5) -> dict[str, float]:
             "accuracy": float(((s >= threshold).astype(int) == y).mean()),
             "charged_off_recall": float(report.loc["Charged Off", "recall"]),
             "charged_off_f1": float(report.loc["Charged Off", "f1"])}
+
+
+# --------------------------------------------------------------------------- distribution study
+def bank_tables(train: pd.DataFrame, partitioner, parties: Sequence[str], seed: int = 42,
+                label: str = LABEL) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Split (already scaled) training rows across banks; each bank oversamples its own share.
+
+    Returns ``(shares, banks)``: the real rows per bank, and the rows after that bank's SMOTE
+    (what it trains on, as in the thesis' Fig. 3-1 where every party runs SMOTE itself).
+    """
+    shares = split_parties(train, partitioner, parties, label)
+    return shares, {p: smote(df, seed=seed, label=label) for p, df in shares.items()}
+
+
+def distribution_study(train: pd.DataFrame, test: pd.DataFrame,
+                       splits: Mapping[str, Callable[[int], object]],
+                       regimes: Mapping[str, Mapping], *, homolr: Mapping, seeds: Sequence[int],
+                       parties: Sequence[str], label: str = LABEL, progress: bool = False) -> pd.DataFrame:
+    """Test AUC of federated HomoLR for every (training regime, split, seed).
+
+    The total training data is fixed; only how it is spread over the banks changes (thesis §4.2),
+    and how much each bank trains between two aggregations (the regime).
+
+    Parameters
+    ----------
+    train, test
+        Scaled training rows (to share out) and the common test set.
+    splits
+        Name -> function of a seed returning a partitioner, e.g.
+        ``{"33/33/33": lambda s: FractionPartitioner([1/3] * 3, seed=s)}``.
+    regimes
+        Name -> HomoLR keyword arguments that differ between regimes (``batch_size``,
+        ``local_epochs``), e.g. ``{"full batch": {"batch_size": None}}``.
+    homolr
+        The HomoLR settings shared by all regimes (``epochs``, ``optimizer``, ...).
+    seeds
+        One run per seed: the seed draws the split, SMOTE's neighbours and the batch order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``regime``, ``split``, ``seed``, ``auc``, ``charged_off_rates`` (per bank, text).
+    """
+    from tqdm.auto import tqdm
+
+    from fl_course.homolr import HomoLR
+
+    X_test, y_test = xy(test, label)
+    rows = []
+    runs = [(split, seed) for split in splits for seed in seeds]
+    for split, seed in tqdm(runs, desc="splits x seeds", disable=not progress):
+        shares, banks = bank_tables(train, splits[split](seed), parties, seed, label)
+        data = [xy(df, label) for df in banks.values()]
+        rates = "/".join(f"{(df[label] == 0).mean():.0%}" for df in shares.values())
+        for regime, kwargs in regimes.items():
+            model = HomoLR(**{**homolr, **kwargs}, seed=seed).fit(data)
+            rows.append({"regime": regime, "split": split, "seed": seed,
+                         "auc": float(roc_auc_score(y_test, model.predict_proba(X_test))),
+                         "charged_off_rates": rates})
+    return pd.DataFrame(rows)
+
+
+def split_gaps(study: pd.DataFrame, reference: str, others: Sequence[str], *, z: float = 2.0) -> pd.DataFrame:
+    """AUC of ``reference`` minus each other split, per regime, paired by seed, with a verdict.
+
+    ``effect`` is *reference better* / *reference worse* when the mean paired gap is more than
+    ``z`` standard errors from zero, else *no measurable effect*. The standard error is the
+    seeds' standard deviation of the gap over sqrt(seeds).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (``regime``, ``split``); columns ``gap``, ``se``, ``n``, ``effect``.
+    """
+    wide = study.pivot_table(index=["regime", "seed"], columns="split", values="auc", sort=False)
+    missing = [s for s in [reference, *others] if s not in wide.columns]
+    if missing:
+        raise ValueError(f"The study has no split(s) {missing}; it holds {list(wide.columns)}.")
+    rows = []
+    for regime, block in wide.groupby(level="regime", sort=False):
+        for other in others:
+            diff = (block[reference] - block[other]).to_numpy()
+            n = len(diff)
+            se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+            mean = float(diff.mean())
+            effect = ("no measurable effect" if not np.isfinite(se) or abs(mean) <= z * se
+                      else f"{reference} better" if mean > 0 else f"{reference} worse")
+            rows.append({"regime": regime, "split": other, "gap": mean, "se": se, "n": n, "effect": effect})
+    return pd.DataFrame(rows).set_index(["regime", "split"])
+
+
+def bootstrap_class_report(y_true, scores, threshold: float = 0.5, *, n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Standard deviation of :func:`class_report`'s precision, recall and F1 over test-set bootstraps.
+
+    Resamples the test loans with replacement ``n`` times (seeded), the spread a result on a
+    test set of this size carries by chance alone.
+    """
+    y, s = _check_scores(y_true, scores)
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2 resamples, got {n!r}.")
+    rng = np.random.default_rng(seed)
+    pred = (s >= threshold).astype(int)
+    draws = []
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        p, r, f, _ = precision_recall_fscore_support(y[idx], pred[idx], labels=[0, 1], zero_division=0)
+        draws.append(np.stack([p, r, f], axis=1))
+    std = np.stack(draws).std(axis=0, ddof=1)
+    return pd.DataFrame(std, columns=["precision", "recall", "f1"],
+                        index=pd.Index([CLASS_NAMES[0], CLASS_NAMES[1]], name="class"))

@@ -133,11 +133,28 @@ def check_data() -> Check:
     return Check("data", OK, f"read from FL_COURSE_DATA={folder}, cache {paths.cache_dir()}")
 
 
+def check_lending_club() -> Check:
+    """Chapter 2's loans: a local, md5-checked LoanStats3a.csv, or a download it will need."""
+    from fl_course.data import lending_club as lc
+
+    try:
+        path = lc.find_loanstats3a(download_allowed=False)
+    except FileNotFoundError:
+        return Check("Lending Club data", WARN, "LoanStats3a.csv not found locally",
+                     f"Chapter 2 downloads it from {lc.SOURCE_URL}; offline, set FL_COURSE_DATA to a folder "
+                     f"whose lending_club/ holds {lc.SHARED_NAME}.")
+    except ValueError as err:
+        return Check("Lending Club data", FAIL, str(err), "Delete the file named above to download a fresh copy.")
+    return Check("Lending Club data", OK, f"{path} (md5 {lc.SOURCE_MD5} checked)")
+
+
 def run_checks() -> list[Check]:
     """Run every check; never raises for a missing piece (that is what the report is for)."""
     checks = [check_python(), check_torch(), check_fate_client(), check_phe()]
     checks += check_fate_service()
     checks.append(check_data())
+    if checks[-1].status != FAIL:
+        checks.append(check_lending_club())
     return checks
 
 

@@ -12,6 +12,8 @@ first checks that it reproduces a real FATE job on the same split.
 Departures from FATE: mini-batches are shuffled with our own seeded generator (FATE uses the
 Hugging Face sampler), so only full-batch training (``batch_size=None``, the thesis' setting)
 matches FATE step for step; no secure aggregation is simulated (it does not change the result).
+``local_epochs > 1`` (several local epochs between two aggregations, FedAvg's E of McMahan et
+al. 2017) is FATE's ``aggregate_freq``, which FATE 2.2's HomoLR component does not expose.
 
 Examples
 --------
@@ -46,7 +48,11 @@ class HomoLR:
     Parameters
     ----------
     epochs : int
-        Local epochs, each followed by one weighted aggregation (FATE: ``epochs``).
+        Aggregation rounds (FATE: ``epochs``, one aggregation per epoch).
+    local_epochs : int
+        Local epochs each party trains between two aggregations (FedAvg's E; FATE 2.2 uses 1).
+        With ``batch_size`` rows per step, a round is ``local_epochs * ceil(n_k / batch_size)``
+        local steps on party k.
     batch_size : int or None
         Rows per local step; None trains full-batch (FATE 1.x ``batch_size=-1``).
     optimizer : str
@@ -81,9 +87,11 @@ class HomoLR:
     def __init__(self, epochs: int = 20, batch_size: int | None = None, optimizer: str = "rmsprop",
                  learning_rate: float = 0.01, alpha: float = 0.01, penalty: str = "l2",
                  max_grad_norm: float = 1.0, fit_intercept: bool = True, seed: int = 0,
-                 progress: bool = False):
+                 progress: bool = False, local_epochs: int = 1):
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+        if not isinstance(local_epochs, int) or local_epochs < 1:
+            raise ValueError(f"local_epochs must be a positive integer, got {local_epochs!r}.")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}.")
         if optimizer not in OPTIMIZERS:
@@ -97,6 +105,7 @@ class HomoLR:
         if max_grad_norm < 0:
             raise ValueError(f"max_grad_norm must be >= 0 (0 disables clipping), got {max_grad_norm!r}.")
         self.epochs = epochs
+        self.local_epochs = local_epochs
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -172,7 +181,7 @@ class HomoLR:
         generators = [torch.Generator().manual_seed(self.seed + k) for k in range(len(data))]
         history = []
         for epoch in tqdm(range(1, self.epochs + 1), desc="HomoLR epochs", disable=not self.progress):
-            losses = [self._local_epoch(lin, opt, X, y, g)
+            losses = [[self._local_epoch(lin, opt, X, y, g) for _ in range(self.local_epochs)][-1]
                       for (lin, opt), (X, y), g in zip(clients, data, generators)]
             # weighted FedAvg of every parameter, in float64 as FATE's aggregator does
             with torch.no_grad():

@@ -303,3 +303,81 @@ class DirichletPartitioner(Partitioner):
             f"After 100 draws some client still held fewer than {self.min_partition_size} "
             f"samples with alpha={self.alpha}; raise alpha or lower min_partition_size."
         )
+
+
+class ClassSharePartitioner(Partitioner):
+    """Label skew with the sizes held fixed: client ``k`` gets ``shares[c][k]`` of class ``c``.
+
+    Unlike :class:`DirichletPartitioner`, the skew is set by hand, so a label-skewed split can
+    keep the same client sizes as a quantity split and only the label mix changes. Use
+    :meth:`with_sizes` to derive the other class's shares from the client sizes.
+
+    Parameters
+    ----------
+    shares : mapping of class -> sequence of float
+        For every class, positive or zero shares per client summing to 1.
+    seed : int
+        Seed of the random generator.
+
+    Examples
+    --------
+    >>> labels = np.array([0] * 20 + [1] * 80)
+    >>> part = ClassSharePartitioner.with_sizes(labels, sizes=[0.25, 0.5, 0.25],
+    ...                                         minority=0, minority_shares=[0.8, 0.1, 0.1])
+    >>> [len(p) for p in part.split(labels)], [int((labels[p] == 0).sum()) for p in part.split(labels)]
+    ([25, 50, 25], [16, 2, 2])
+    """
+
+    def __init__(self, shares, *, seed: int = 42) -> None:
+        super().__init__(seed=seed)
+        if not shares:
+            raise ValueError("shares must map every class to its shares per client, e.g. {0: [.8, .2], 1: [.4, .6]}.")
+        lengths = {len(s) for s in shares.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"Every class needs one share per client; got lengths {sorted(lengths)}.")
+        for c, s in shares.items():
+            s = np.asarray(s, dtype=float)
+            if (s < 0).any() or abs(s.sum() - 1.0) > 1e-6:
+                raise ValueError(f"The shares of class {c} must be >= 0 and sum to 1, got {list(s)}.")
+        self.shares = {int(c): [float(x) for x in s] for c, s in shares.items()}
+        self._num = lengths.pop()
+
+    @classmethod
+    def with_sizes(cls, labels, *, sizes, minority, minority_shares, seed: int = 42) -> "ClassSharePartitioner":
+        """Binary labels: client sizes ``sizes`` with ``minority_shares`` of the minority class each.
+
+        The majority class's shares follow from the sizes; a ValueError says when the sizes
+        and minority shares cannot both hold.
+        """
+        labels = _as_labels(labels)
+        classes = np.unique(labels)
+        if len(classes) != 2 or minority not in classes:
+            raise ValueError(f"with_sizes needs two classes including {minority!r}; got {list(classes)}.")
+        majority = int(classes[classes != minority][0])
+        n, n_min = len(labels), int((labels == minority).sum())
+        sizes, m = np.asarray(sizes, dtype=float), np.asarray(minority_shares, dtype=float)
+        major = (sizes * n - m * n_min) / (n - n_min)
+        if (major < 0).any():
+            raise ValueError(f"Sizes {list(sizes)} are too small for minority shares {list(m)}.")
+        return cls({minority: list(m), majority: list(major / major.sum())}, seed=seed)
+
+    @property
+    def num_partitions(self) -> int:
+        return self._num
+
+    def _split(self, labels, rng):
+        missing = set(np.unique(labels).tolist()) - set(self.shares)
+        if missing:
+            raise ValueError(f"No shares given for class(es) {sorted(missing)}.")
+        parts: list[list[np.ndarray]] = [[] for _ in range(self._num)]
+        for c, shares in self.shares.items():
+            idx = rng.permutation(np.flatnonzero(labels == c))
+            exact = np.array(shares) * len(idx)
+            sizes = np.floor(exact).astype(int)
+            sizes[np.argsort(sizes - exact)[: len(idx) - sizes.sum()]] += 1
+            for client, piece in enumerate(np.split(idx, np.cumsum(sizes)[:-1])):
+                parts[client].append(piece)
+        return [np.concatenate(p) for p in parts]
+
+
+__all__.append("ClassSharePartitioner")

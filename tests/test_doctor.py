@@ -63,3 +63,16 @@ def test_command_line():
     assert result.returncode in (0, 1)
     bad = subprocess.run([sys.executable, "-m", "fl_course", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "doctor" in bad.stderr
+
+
+def test_lending_club_check(monkeypatch, tmp_path):
+    import gzip
+
+    monkeypatch.setenv("FL_COURSE_DATA", str(tmp_path))
+    monkeypatch.setenv("FL_COURSE_CACHE", str(tmp_path / "cache"))
+    missing = doctor.check_lending_club()
+    assert missing.status == doctor.WARN and "raw.githubusercontent.com" in missing.fix
+    (tmp_path / "lending_club").mkdir()
+    (tmp_path / "lending_club" / "LoanStats3a_16col.csv.gz").write_bytes(gzip.compress(b"a,b\n1,2\n"))
+    wrong = doctor.check_lending_club()
+    assert wrong.status == doctor.FAIL and "not the published" in wrong.detail

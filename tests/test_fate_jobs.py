@@ -104,3 +104,105 @@ def test_scores_select_and_order_rows():
 def test_run_pipeline_rejects_bad_timeout():
     with pytest.raises(ValueError, match="timeout"):
         jobs.run_pipeline(object(), output_task="x", timeout=0)
+
+
+# --------------------------------------------------------------------------- service down
+def _closed_port() -> int:
+    """A real port on which nothing listens (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def service_down(tmp_path, monkeypatch):
+    """Point the helpers at a real closed port (through up's state file in a scratch FATE home)."""
+    import json
+
+    from fl_course.fate import service
+
+    home = tmp_path / "fate"
+    home.mkdir()
+    port = _closed_port()
+    (home / "state.json").write_text(json.dumps({"host": "127.0.0.1", "port": port}))
+    monkeypatch.setenv("FL_COURSE_FATE_HOME", str(home))
+    return port
+
+
+def _down_calls():
+    df = pd.DataFrame({"a": [0.5, 1.5], "label": [1, 0]})
+    job = jobs.SubmittedJob("202601010000000000", "9999", "homo_lr_0", None, 0.0)
+    return {
+        "upload_tables": lambda: jobs.upload_tables({"t": df}, namespace="n", progress=False),
+        "table_exists": lambda: jobs.table_exists("n", "t"),
+        "submit_homo_lr": lambda: jobs.submit_homo_lr({"9999": "a", "10000": "b"}, namespace="n"),
+        "submit_pipeline": lambda: jobs.submit_pipeline(object(), output_task="x"),
+        "wait_for": lambda: jobs.wait_for(job, progress=False),
+        "run_homo_lr": lambda: jobs.run_homo_lr({"9999": "a", "10000": "b"}, namespace="n", progress=False),
+        "task_table": lambda: jobs.task_table("j"),
+        "job_report": lambda: jobs.job_report("j"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_down_calls()))
+def test_every_helper_names_a_service_that_is_down(service_down, name):
+    import time
+
+    from fl_course.fate import service
+
+    start = time.perf_counter()
+    with pytest.raises(service.FateServiceError) as err:
+        _down_calls()[name]()
+    assert time.perf_counter() - start < 10
+    assert f"FATE Flow is not answering at 127.0.0.1:{service_down}" in str(err.value)
+    assert "python -m fl_course.fate up" in str(err.value)
+
+
+class _RefusingFlow:
+    """fate_client's FlowClient as it behaves when the server went away mid-job (its real reply)."""
+
+    ip, port = "127.0.0.1", 9
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return {"code": 100, "retmsg": "Connection refused, Please check if the fate flow service is started"}
+
+
+def test_service_dying_during_a_wait_is_named_not_reported_as_hung():
+    from fl_course.fate import service
+
+    with pytest.raises(service.FateServiceError, match="not answering at 127.0.0.1:9"):
+        jobs._wait(_RefusingFlow(), "j", "guest", "9999", timeout=600, progress=False, desc="x")
+
+
+def test_a_missing_table_is_not_a_service_error():
+    class NoTable:
+        ip, port = "127.0.0.1", 9380
+        table = type("T", (), {"query": staticmethod(lambda **k: {"code": 7001, "message": "No found table"})})
+
+    assert jobs.table_exists("n", "t", flow=NoTable()) is False
+
+
+def test_interrupting_a_wait_stops_the_job():
+    stopped = []
+
+    class Flow:
+        ip, port = "127.0.0.1", 9380
+
+        class job:  # noqa: N801 - mirrors fate_client's attribute names
+            @staticmethod
+            def query(**kwargs):
+                raise KeyboardInterrupt
+
+            @staticmethod
+            def stop(job_id):
+                stopped.append(job_id)
+                return {"code": 0}
+
+    with pytest.raises(KeyboardInterrupt, match="stopped it with `job stop`"):
+        jobs._wait(Flow(), "job42", "guest", "9999", timeout=600, progress=False, desc="x")
+    assert stopped == ["job42"]

@@ -141,6 +141,8 @@ def test_lifecycle_with_a_stand_in_server(scratch_home, monkeypatch, tmp_path):
         "class H(http.server.BaseHTTPRequestHandler):\n"
         "    def do_GET(self):\n"
         "        body = json.dumps({'code': 3000, 'message': 'Site is standalone'}).encode()\n"
+        "        if self.path.startswith('/v2/server/fateflow'):\n"
+        "            body = json.dumps({'code': 0, 'data': {'flow': {'version': '2.2.0'}}}).encode()\n"
         "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
         "    def log_message(self, *a):\n"
         "        pass\n"
@@ -160,6 +162,69 @@ def test_lifecycle_with_a_stand_in_server(scratch_home, monkeypatch, tmp_path):
         assert service.down(progress=False) is True
     assert not service.answers("127.0.0.1", port)
     assert service.down(progress=False) is False
+
+
+def _stand_in(port: int, version: str | None) -> str:
+    reply = ("{'code': 0, 'data': {'flow': {'version': %r}}}" % version) if version else "{'code': 404}"
+    return (
+        "import http.server, json\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        f"        body = json.dumps({reply} if 'fateflow' in self.path else {{'code': 3000}}).encode()\n"
+        "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
+        "    def log_message(self, *a):\n"
+        "        pass\n"
+        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    )
+
+
+@pytest.mark.parametrize("version", ["1.11.4", None])
+def test_a_service_that_is_not_fate_flow_2_2_is_refused(scratch_home, tmp_path, version):
+    import time
+
+    port = _free_port()
+    script = tmp_path / "other_server.py"
+    script.write_text(_stand_in(port, version))
+    other = subprocess.Popen([sys.executable, str(script)])
+    try:
+        for _ in range(100):
+            if service.answers("127.0.0.1", port, timeout=0.5):
+                break
+            time.sleep(0.1)
+        with pytest.raises(service.FateServiceError, match="not FATE Flow 2.2.x") as err:
+            service.up("127.0.0.1", port, _free_port(), progress=False)
+        assert (f"version {version}" if version else "no FATE Flow version") in str(err.value)
+        assert service.flow_version("127.0.0.1", port) == version
+    finally:
+        other.terminate()
+        other.wait(10)
+
+
+def test_children_of_a_server_that_crashes_while_starting_are_reaped(scratch_home, monkeypatch, tmp_path):
+    marker = tmp_path / "child.pid"
+    _fake_fate(monkeypatch, tmp_path,
+               "import subprocess, sys, time\n"
+               "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+               f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
+               "time.sleep(1)\nsys.exit(4)\n")
+    with pytest.raises(service.FateServiceError, match="exited with code 4"):
+        service.up("127.0.0.1", _free_port(), _free_port(), progress=False, timeout=60)
+    assert not service._alive(int(marker.read_text()))
+
+
+def test_children_left_by_a_server_that_crashed_earlier_are_reaped(scratch_home):
+    """A crashed server's task processes stay in its session: `down` (and `up`) stop them."""
+    crashed = subprocess.Popen([sys.executable, "-c",
+                                "import subprocess, sys; "
+                                "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+                                "print(c.pid, flush=True)"],
+                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    child = int(crashed.stdout.readline())
+    crashed.wait(10)
+    assert service._alive(child) and not service._alive(crashed.pid)
+    service._write_state({"pid": crashed.pid, "host": "127.0.0.1", "port": _free_port()})
+    assert service.down(progress=False) is True
+    assert not service._alive(child)
 
 
 # --------------------------------------------------------------------------- integration
@@ -186,6 +251,7 @@ def test_real_two_party_homo_lr_job(fate_service):
                                   timeout=1500, progress=False)
     assert uploaded["exists"].all()
 
+    assert service.flow_version().startswith("2.2.")
     with pytest.raises(ValueError, match="no table"):
         jobs.run_homo_lr({"9999": "it_guest", "10000": "it_missing"}, namespace="fl_course_test")
 

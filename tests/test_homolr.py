@@ -61,7 +61,7 @@ def test_weights_follow_party_sizes():
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"optimizer": "lbfgs"}, "optimizer"),
     ({"learning_rate": 0}, "learning_rate"), ({"alpha": -1}, "alpha"), ({"penalty": "l3"}, "penalty"),
-    ({"max_grad_norm": -1}, "max_grad_norm"),
+    ({"max_grad_norm": -1}, "max_grad_norm"), ({"local_epochs": 0}, "local_epochs"),
 ])
 def test_constructor_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -82,3 +82,22 @@ def test_fit_and_predict_errors():
         HomoLR().predict_proba(X)
     with pytest.raises(ValueError, match="shape"):
         HomoLR(epochs=1).fit([(X, y)]).predict_proba(X[:, :2])
+
+
+def test_local_epochs_train_longer_between_aggregations():
+    """One party: E local epochs per round for R rounds is R*E epochs of ordinary training."""
+    X, y = _data()
+    kw = dict(optimizer="rmsprop", learning_rate=0.05, alpha=0.0)
+    long = HomoLR(epochs=6, **kw).fit([(X, y)])
+    split = HomoLR(epochs=2, local_epochs=3, **kw).fit([(X, y)])
+    assert np.allclose(long.coef_, split.coef_, atol=1e-6)
+
+
+def test_local_epochs_let_label_skewed_parties_drift():
+    """Two parties with one class each: more local epochs before averaging change the model."""
+    X, y = _data()
+    a, b = (X[y == 0], y[y == 0]), (X[y == 1], y[y == 1])
+    kw = dict(epochs=3, optimizer="sgd", learning_rate=0.5, alpha=0.0, max_grad_norm=0.0)
+    one = HomoLR(**kw).fit([a, b]).coef_
+    five = HomoLR(**kw, local_epochs=5).fit([a, b]).coef_
+    assert not np.allclose(one, five, atol=1e-3)

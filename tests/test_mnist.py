@@ -114,3 +114,40 @@ def test_download_refuses_wrong_checksum(tmp_path):
     with pytest.raises(OSError, match="md5"):
         download([source.as_uri()], tmp_path / "out" / "file.gz", FILES["t10k-labels-idx1-ubyte.gz"])
     assert not any((tmp_path / "out").iterdir())  # nothing half-written is left behind
+
+
+def _shared_copy(official, fresh):
+    folder = fresh / "shared" / "mnist"
+    shutil.copytree(official / "mnist", folder)
+    return folder
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("empty", "empty"),
+    ("corrupt-gzip", "not a readable gzip"),
+    ("header-only", "only an IDX header"),
+    ("wrong-shape", "not N x 28 x 28"),
+    ("bad-labels", "digits 0-9"),
+    ("count-mismatch", "labels"),
+])
+def test_every_fault_names_the_file_and_the_problem(official, fresh, monkeypatch, fault, message):
+    folder = _shared_copy(official, fresh)
+    images, labels = folder / TEST_FILES[0], folder / TEST_FILES[1]
+    target = images
+    if fault == "empty":
+        images.write_bytes(b"")
+    elif fault == "corrupt-gzip":
+        images.write_bytes(images.read_bytes()[:1000])
+    elif fault == "header-only":
+        images.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28))))
+    elif fault == "wrong-shape":
+        _write_idx(images, np.zeros((10000, 14, 56)))
+    elif fault == "bad-labels":
+        _write_idx(labels, np.full(10000, 12))
+        target = labels
+    else:
+        _write_idx(labels, np.zeros(9999))
+    monkeypatch.setenv("FL_COURSE_DATA", str(fresh / "shared"))
+    with pytest.raises(DataFileError, match=message) as err:
+        load_mnist("test")
+    assert str(target) in str(err.value) or target.name in str(err.value)

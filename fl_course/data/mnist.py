@@ -62,25 +62,62 @@ def _find(name: str) -> Path | None:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    """Parse a gzipped IDX file after checking it against the official md5 sum."""
-    expected = FILES.get(path.name)
-    if expected and md5sum(path) != expected:
-        raise DataFileError(
-            f"{path} does not have the official md5 {expected}: it is corrupt or truncated. "
-            "Delete it and run again to download a fresh copy."
-        )
+    """Parse a gzipped IDX file of unsigned bytes; every fault names the file and what is wrong.
+
+    The specific faults (empty file, corrupt gzip, header only, wrong size) are diagnosed
+    here; :func:`_read_pair` then checks shapes and labels, and last the official md5.
+    """
+    if path.stat().st_size == 0:
+        raise DataFileError(f"{path} is empty (0 bytes). Delete it and run again to download a fresh copy.")
     try:
         raw = gzip.decompress(path.read_bytes())
     except (OSError, EOFError, zlib.error) as error:
-        raise DataFileError(f"{path} is not a readable gzip file ({error}). Delete it.") from error
-    if len(raw) < 8 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise DataFileError(f"{path} is not an IDX file of unsigned bytes. Delete it.")
+        raise DataFileError(f"{path} is not a readable gzip file, corrupt or truncated ({error}). "
+                            "Delete it and run again to download a fresh copy.") from error
+    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise DataFileError(f"{path} is not an IDX file of unsigned bytes (its first bytes are "
+                            f"{raw[:4].hex() or 'missing'}, expected 000008..). Delete it.")
     ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < offset:
+        raise DataFileError(f"{path} has a truncated IDX header ({len(raw)} bytes for {ndim} dimensions). Delete it.")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) == offset:
+        raise DataFileError(f"{path} holds only an IDX header (shape {shape}) and no data. Delete it.")
     if len(raw) - offset != int(np.prod(shape)):
-        raise DataFileError(f"{path} holds {len(raw) - offset} bytes for shape {shape}. Delete it.")
+        raise DataFileError(f"{path} holds {len(raw) - offset} bytes for shape {shape}: truncated or padded. "
+                            "Delete it.")
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def _check_md5(path: Path) -> None:
+    expected = FILES.get(path.name)
+    if expected and md5sum(path) != expected:
+        raise DataFileError(
+            f"{path} parses but does not have the official md5 {expected}: it is a modified copy. "
+            "Delete it and run again to download a fresh copy."
+        )
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, paths) -> None:
+    """Images must be N x 28 x 28, labels N digits 0-9 (the IDX analogue of wrong columns and values)."""
+    image_path, label_path = paths
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise DataFileError(f"{image_path} holds an array of shape {images.shape}, not N x 28 x 28 images.")
+    if labels.ndim != 1:
+        raise DataFileError(f"{label_path} holds an array of shape {labels.shape}, not a vector of labels.")
+    if len(images) != len(labels):
+        raise DataFileError(f"{image_path} holds {len(images)} images but {label_path} {len(labels)} labels.")
+    if len(labels) and labels.max() > 9:
+        raise DataFileError(f"{label_path} holds the label {int(labels.max())}; MNIST labels are digits 0-9.")
+
+
+def _read_pair(paths) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = (_read_idx(p) for p in paths)
+    _check_pair(images, labels, paths)
+    for path in paths:
+        _check_md5(path)
+    return images, labels
 
 
 def _fetch(names: tuple[str, ...]) -> list[Path] | None:
@@ -111,7 +148,7 @@ def _arrays(split: str, download_allowed: bool) -> tuple[np.ndarray, np.ndarray,
 
     train, test = get(TRAIN), get(TEST)
     if train and test:
-        images, labels = (_read_idx(p) for p in (train if split == "train" else test))
+        images, labels = _read_pair(train if split == "train" else test)
         return images, labels, False
     if not test:
         where = ", ".join(str(f) for f in _folders())
@@ -121,7 +158,7 @@ def _arrays(split: str, download_allowed: bool) -> tuple[np.ndarray, np.ndarray,
             "whose mnist/ subfolder holds the official IDX .gz files, or run with network access "
             "(load_mnist(download=True)) so they are downloaded into the cache."
         )
-    images, labels = (_read_idx(p) for p in test)
+    images, labels = _read_pair(test)
     chosen = _offline_split(labels)[0 if split == "train" else 1]
     return images[chosen], labels[chosen], True
 
@@ -163,7 +200,7 @@ def load_mnist(split: str = "train", *, download: bool = True) -> tuple[torch.Te
     Examples
     --------
     >>> images, labels = load_mnist("test")  # doctest: +SKIP
-    >>> images.shape
+    >>> images.shape  # doctest: +SKIP
     torch.Size([10000, 1, 28, 28])
     """
     global _warned

@@ -90,14 +90,37 @@ class JobResult:
 
 # --------------------------------------------------------------------------- client
 def client(host: str | None = None, port: int | None = None):
-    """A ``fate_client`` FlowClient for the course's service (address from ``up``'s state)."""
+    """A ``fate_client`` FlowClient for the course's service (address from ``up``'s state).
+
+    Raises
+    ------
+    FateServiceError
+        Within seconds when nothing answers at that address ("FATE Flow is not answering at
+        host:port — start it with ``python -m fl_course.fate up``").
+    """
     from fate_client.flow_sdk import FlowClient
 
-    st = service.status()
-    return FlowClient(ip=host or st["host"], port=port or st["port"], version="v2")
+    st = service.status(host, port)
+    # a refused connection fails at once; a busy server gets a second, longer chance
+    if not st["running"] and not service.answers(st["host"], st["port"], timeout=15.0):
+        raise service.not_answering(st["host"], st["port"])
+    return FlowClient(ip=st["host"], port=st["port"], version="v2")
 
 
-def _check(response, what: str) -> dict:
+def _reply(flow, response):
+    """FATE Flow's reply, or the service-down error when fate_client could not reach it.
+
+    fate_client turns every connection failure into ``{"code": 100, "retmsg": ...}``; without
+    this check a refused connection reads as "no such table" or a job that never ends.
+    """
+    if isinstance(response, dict) and response.get("code") == 100 and "retmsg" in response:
+        raise service.not_answering(flow.ip, flow.port, str(response["retmsg"])[:200])
+    return response
+
+
+def _check(response, what: str, flow=None) -> dict:
+    if flow is not None:
+        _reply(flow, response)
     if not isinstance(response, dict):
         raise FateJobError(f"{what}: FATE Flow returned {response!r}.")
     if response.get("code") != 0:
@@ -120,7 +143,7 @@ def _validate_name(value: str, what: str) -> str:
 def table_exists(namespace: str, name: str, *, flow=None) -> bool:
     """True when FATE Flow has a table ``namespace.name`` with data in it."""
     flow = flow or client()
-    response = flow.table.query(namespace=namespace, name=name)
+    response = _reply(flow, flow.table.query(namespace=namespace, name=name))
     return isinstance(response, dict) and response.get("code") == 0 and bool(response.get("data"))
 
 
@@ -147,13 +170,27 @@ def write_party_csv(df: pd.DataFrame, path: str | Path, *, label: str = LABEL) -
 
 def _wait(flow, job_id: str, role: str, party_id: str, timeout: float, progress: bool, desc: str,
           start: float | None = None) -> tuple[str, float]:
-    """Poll a job until it ends; stop it after ``timeout`` seconds. Returns (status, seconds)."""
+    """Poll a job until it ends; stop it after ``timeout`` seconds. Returns (status, seconds).
+
+    An interrupt (Ctrl-C, Jupyter's stop button) stops the FATE job too and says so; a
+    service that stops answering raises :class:`~fl_course.fate.service.FateServiceError`.
+    """
     start = time.perf_counter() if start is None else start
+    try:
+        return _poll(flow, job_id, role, party_id, timeout, progress, desc, start)
+    except KeyboardInterrupt:
+        stopped = _reply(flow, flow.job.stop(job_id=job_id))
+        how = ("stopped it with `job stop`" if isinstance(stopped, dict) and stopped.get("code") == 0
+               else f"`job stop` answered {stopped!r}")
+        raise KeyboardInterrupt(f"Interrupted while waiting for FATE job {job_id}; {how}.") from None
+
+
+def _poll(flow, job_id, role, party_id, timeout, progress, desc, start) -> tuple[str, float]:
     status, shown = "waiting", None
     with tqdm(total=None, desc=desc, disable=not progress, leave=False,
               bar_format="{desc} [{elapsed}] {postfix}") as bar:
         while True:
-            response = flow.job.query(job_id=job_id, role=role, party_id=party_id)
+            response = _reply(flow, flow.job.query(job_id=job_id, role=role, party_id=party_id))
             if isinstance(response, dict) and response.get("code") == 0 and response.get("data"):
                 status = response["data"][0]["status"]
             if status in TERMINAL:
@@ -162,7 +199,7 @@ def _wait(flow, job_id: str, role: str, party_id: str, timeout: float, progress:
                 flow.job.stop(job_id=job_id)
                 status = "timeout"
                 break
-            running = flow.task.query(job_id=job_id, role=role, party_id=party_id, status="running")
+            running = _reply(flow, flow.task.query(job_id=job_id, role=role, party_id=party_id, status="running"))
             names = sorted({t["task_name"] for t in running.get("data", [])}) if isinstance(running, dict) else []
             text = f"{status}: {', '.join(names) or '-'}"
             if text != shown:  # redraw only when something changes: no walls of lines in text mode
@@ -184,7 +221,7 @@ def _submit_upload(flow, path: Path, namespace: str, name: str) -> str:
     response = _check(
         flow.data.upload_file(file=str(path), head=True, partitions=1, meta=meta, namespace=namespace,
                               name=name, extend_sid=True),
-        f"Uploading {namespace}.{name}",
+        f"Uploading {namespace}.{name}", flow,
     )
     return response["job_id"]
 
@@ -257,7 +294,7 @@ def upload_tables(tables: Mapping[str, pd.DataFrame], namespace: str, *, label: 
 def task_table(job_id: str, *, flow=None) -> pd.DataFrame:
     """Every task of a job, per party: name, role, party, status and FATE's elapsed seconds."""
     flow = flow or client()
-    response = flow.task.query(job_id=job_id)
+    response = _reply(flow, flow.task.query(job_id=job_id))
     rows = []
     for task in response.get("data", []) if isinstance(response, dict) else []:
         elapsed = task.get("elapsed")
@@ -274,8 +311,8 @@ def log_tail(job_id: str, role: str, party_id: str, task_name: str | None = None
     flow = flow or client()
     kinds = ("task_error", "task_info") if task_name else ("schedule_error", "schedule_info")
     for log_type in kinds:
-        count = flow.log.count(log_type=log_type, job_id=job_id, role=role, party_id=party_id,
-                               task_name=task_name)
+        count = _reply(flow, flow.log.count(log_type=log_type, job_id=job_id, role=role,
+                                            party_id=party_id, task_name=task_name))
         total = count.get("data", 0) if isinstance(count, dict) else 0
         if isinstance(total, int) and total > 0:
             response = flow.log.query(log_type=log_type, job_id=job_id, role=role, party_id=party_id,
@@ -340,7 +377,7 @@ def _output_data(flow, job_id: str, role: str, party_id: str, task_name: str) ->
     with tempfile.TemporaryDirectory() as folder:
         response = flow.output.download_data(job_id=job_id, role=role, party_id=party_id,
                                              task_name=task_name, path=folder)
-        _check(response, f"Downloading the output data of {task_name}")
+        _check(response, f"Downloading the output data of {task_name}", flow)
         frames = [pd.read_csv(p) for p in sorted(Path(folder).rglob("*.csv"))]
     if not frames:
         raise FateJobError(f"Task {task_name} of job {job_id} produced no output data.", job_id)
@@ -371,12 +408,12 @@ def submit_pipeline(pipeline, *, output_task: str, evaluation_task: str | None =
     pipeline.compile()
     dag = YAML(typ="safe").load(pipeline.get_dag())
     guest = next(p for p in dag["dag"]["parties"] if p["role"] == "guest")["party_id"][0]
-    response = _check(flow.job.submit(dag_schema=dag), "Submitting the job")
+    response = _check(flow.job.submit(dag_schema=dag), "Submitting the job", flow)
     return SubmittedJob(response["job_id"], guest, output_task, evaluation_task, time.perf_counter(), desc)
 
 
 def _fate_elapsed(flow, job: SubmittedJob) -> float | None:
-    response = flow.job.query(job_id=job.job_id, role="guest", party_id=job.guest)
+    response = _reply(flow, flow.job.query(job_id=job.job_id, role="guest", party_id=job.guest))
     try:
         return float(response["data"][0]["elapsed"]) / 1000.0
     except (KeyError, IndexError, TypeError, ValueError):
@@ -394,6 +431,10 @@ def wait_for(job: SubmittedJob, *, timeout: float = DEFAULT_TIMEOUT, progress: b
     FateJobError
         The job failed, was canceled, or exceeded ``timeout`` (it is then stopped); the message
         names the failed task and shows the tail of its log.
+    FateServiceError
+        FATE Flow stopped answering.
+    KeyboardInterrupt
+        The wait was interrupted; the FATE job was stopped (``job stop``) first.
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
@@ -408,9 +449,10 @@ def wait_for(job: SubmittedJob, *, timeout: float = DEFAULT_TIMEOUT, progress: b
     metrics = pd.DataFrame(columns=["task", "dataset", "metric", "value"])
     if job.evaluation_task:
         raw = _check(flow.output.query_metric(job_id=job_id, role="guest", party_id=guest,
-                                              task_name=job.evaluation_task), "Reading the evaluation metrics")
+                                              task_name=job.evaluation_task), "Reading the evaluation metrics", flow)
         metrics = _metrics_frame(raw.get("data"))
-    model_resp = flow.output.query_model(job_id=job_id, role="guest", party_id=guest, task_name=job.output_task)
+    model_resp = _reply(flow, flow.output.query_model(job_id=job_id, role="guest", party_id=guest,
+                                                      task_name=job.output_task))
     model = model_resp.get("data") if isinstance(model_resp, dict) and model_resp.get("code") == 0 else None
     elapsed = _fate_elapsed(flow, job) or waited
     return JobResult(job_id, status, elapsed, task_table(job_id, flow=flow), metrics, predictions, model)

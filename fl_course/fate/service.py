@@ -189,6 +189,40 @@ def answers(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float =
     return isinstance(body, dict) and "code" in body
 
 
+def flow_version(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float = 10.0) -> str | None:
+    """The version FATE Flow reports at ``/v2/server/fateflow`` (e.g. ``"2.2.0"``), or None.
+
+    None means nothing answers there, or what answers is not a FATE Flow 2.x server.
+    """
+    url = f"http://{host}:{port}/v2/server/fateflow"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            body = json.loads(response.read().decode("utf-8", "replace"))
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    data = body.get("data") if isinstance(body, dict) and body.get("code") == 0 else None
+    versions = [v.get("version") for v in data.values() if isinstance(v, dict)] if isinstance(data, dict) else []
+    return next((str(v) for v in versions if v), None)
+
+
+def not_answering(host: str, port: int, detail: str = "") -> FateServiceError:
+    """The error every helper raises when FATE Flow does not answer: names the address and the fix."""
+    return FateServiceError(
+        f"FATE Flow is not answering at {host}:{port} — start it with `python -m fl_course.fate up`"
+        + (f" ({detail})" if detail else "") + ".")
+
+
+def _check_version(host: str, port: int) -> str:
+    version = flow_version(host, port)
+    if version is None or not version.startswith(FATE_VERSION.rsplit(".", 1)[0] + "."):
+        raise FateServiceError(
+            f"The service answering at http://{host}:{port} is not FATE Flow {FATE_VERSION.rsplit('.', 1)[0]}.x "
+            f"(it reports {('version ' + version) if version else 'no FATE Flow version'}). Stop it, or start the "
+            f"course's FATE Flow elsewhere: `python -m fl_course.fate up --port {port + 1} --grpc-port "
+            f"{DEFAULT_GRPC_PORT + 1}`.")
+    return version
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -527,7 +561,9 @@ def up(
     """Install (once), configure and start FATE Flow; return when it answers.
 
     Idempotent: a service already answering at ``host:port`` is reused (and not recorded as
-    ours, so ``down`` leaves it alone); an existing FATE environment is reused.
+    ours, so ``down`` leaves it alone) once it reports FATE Flow 2.2.x; an existing FATE
+    environment is reused. Task processes left by a server of ours that crashed (or that dies
+    while starting) are stopped first: they stay in the crashed server's session.
 
     Parameters
     ----------
@@ -561,6 +597,7 @@ def up(
     with _lock():
         state = _read_state()
         if answers(host, port):
+            _check_version(host, port)
             configure_client(host, port)
             ours = _alive(state.get("pid")) and state.get("port") == port and state.get("host") == host
             say(f"FATE Flow already answers at http://{host}:{port}"
@@ -576,6 +613,12 @@ def up(
                 )
             # our server from an earlier `up` is alive but does not answer: restart it cleanly
             _stop_pid(state["pid"])
+        elif state.get("pid"):
+            # our server from an earlier `up` crashed: stop the task processes it left behind
+            reaped = _reap_session(state["pid"])
+            if reaped:
+                say(f"stopped {len(reaped)} process(es) left by a crashed FATE Flow (pid {state['pid']})")
+            _write_state({})
         for name, value in (("HTTP port", port), ("gRPC port", grpc_port)):
             if not _port_free(host, value):
                 raise FateServiceError(
@@ -612,6 +655,7 @@ def up(
         deadline = time.monotonic() + timeout
         while not answers(host, port, timeout=2.0):
             if proc.poll() is not None:
+                _reap_session(proc.pid)
                 _write_state({})
                 raise FateServiceError(
                     f"FATE Flow exited with code {proc.returncode} while starting. Last lines of "
@@ -626,6 +670,12 @@ def up(
                     f"stopped. Last lines of {server_log()}:\n{_tail(server_log())}"
                 )
             time.sleep(1.0)
+        try:
+            _check_version(host, port)
+        except FateServiceError:
+            _stop_pid(proc.pid)
+            _write_state({})
+            raise
         configure_client(host, port)
         start_seconds = time.perf_counter() - t0
         say(f"FATE Flow is up in {start_seconds:.0f} s; log: {server_log()}")
@@ -656,13 +706,23 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _stop_pid(pid: int, grace: float = 15.0) -> None:
-    """SIGTERM the server's process group and its descendants, SIGKILL after ``grace`` seconds."""
-    targets = [pid, *_descendants(pid)]
-    try:
-        os.killpg(pid, signal.SIGTERM)  # the server leads its own session (start_new_session)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _session_members(sid: int) -> list[int]:
+    """Processes whose session id is ``sid``: a server started with ``start_new_session`` leads its
+    own session, and its task processes stay in it even after the server died and they were
+    re-parented to init."""
+    members = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != sid:
+            try:
+                fields = (proc / "stat").read_text().split(")")[-1].split()
+                if int(fields[3]) == sid:
+                    members.append(int(proc.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return members
+
+
+def _terminate(targets: list[int], grace: float) -> None:
     for target in targets:
         try:
             os.kill(target, signal.SIGTERM)
@@ -679,16 +739,39 @@ def _stop_pid(pid: int, grace: float = 15.0) -> None:
                 pass
 
 
+def _reap_session(pid: int, grace: float = 15.0) -> list[int]:
+    """Stop what a dead server ``pid`` left behind (its session's processes); return their pids."""
+    if _alive(pid):
+        return []
+    left = [p for p in _session_members(pid) if _alive(p)]
+    _terminate(left, grace)
+    return left
+
+
+def _stop_pid(pid: int, grace: float = 15.0) -> None:
+    """SIGTERM the server's process group and its descendants, SIGKILL after ``grace`` seconds."""
+    targets = [pid, *_descendants(pid), *_session_members(pid)]
+    targets = list(dict.fromkeys(targets))
+    try:
+        os.killpg(pid, signal.SIGTERM)  # the server leads its own session (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass
+    _terminate(targets, grace)
+
+
 def down(*, progress: bool = True) -> bool:
     """Stop the server that ``up`` started (and only it). Returns True when something was stopped."""
     with _lock():
         state = _read_state()
         pid = state.get("pid")
         if not _alive(pid):
+            reaped = _reap_session(pid) if pid else []
             if progress:
-                print("[fl_course.fate] no FATE Flow started by fl_course is running", flush=True)
+                print("[fl_course.fate] no FATE Flow started by fl_course is running"
+                      + (f"; stopped {len(reaped)} process(es) its crashed server left behind" if reaped else ""),
+                      flush=True)
             _write_state({})
-            return False
+            return bool(reaped)
         _stop_pid(pid)
         _write_state({})
         if progress:
