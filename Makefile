@@ -1,6 +1,7 @@
 # The course's two entry points (see README):
 #   make book   build the HTML book into _build/html, executing every notebook
 #   make test   unit, property and integration tests, every notebook, the book, a browser test
+#   make check  the fast inner loop: doctests and unit tests without FATE (no labs, no book)
 # Both install what they need into .venv first (once; again when pyproject.toml changes)
 # and start the FATE Flow service when it is not running, stopping it again afterwards.
 
@@ -17,7 +18,7 @@ ifdef FL_COURSE_DATA
 export FL_COURSE_DATA := $(abspath $(FL_COURSE_DATA))
 endif
 
-.PHONY: book book-student test install unit notebooks html html-student browser browser-deps clean
+.PHONY: book book-student test check install unit doctests notebooks html html-student browser browser-deps clean
 
 book: install
 	@$(call with_fate, $(MAKE) --no-print-directory notebooks html)
@@ -27,6 +28,11 @@ book-student: install
 
 test: install
 	@$(call with_fate, $(MAKE) --no-print-directory unit notebooks html browser)
+
+# The inner loop while editing fl_course: doctests and unit tests, without FATE, the labs or the book.
+check: install
+	@$(MAKE) --no-print-directory doctests
+	$(PY) -m pytest tests --ignore=tests/browser -m "not fate" -q -p no:cacheprovider
 
 install: $(VENV)/.installed
 
@@ -44,8 +50,12 @@ trap 'if [ $$started = 1 ]; then $(PY) -m fl_course.fate down; fi' EXIT; \
 $(1)
 endef
 
-unit:
+unit: doctests
 	$(PY) -m pytest tests --ignore=tests/browser -q
+
+# Every example in fl_course's docstrings runs (results go to a scratch folder, not _build/).
+doctests:
+	FL_COURSE_RESULTS=$$(mktemp -d) $(PY) -m pytest --doctest-modules fl_course -q -p no:cacheprovider
 
 # Execute every lab once, on a staged copy, so the committed notebooks stay output-free;
 # the book is then built from the executed copies. (The stage is not under _build/:

@@ -332,3 +332,11 @@ def test_identification_rate_respects_the_bound_and_rises_with_epsilon():
     loose = identification_rate(model, prior, DPSGD(1e4, seed=0), trials=50, seed=0)
     assert loose >= 0.9  # almost no noise: the optimal attacker names the victim
 
+
+
+@pytest.mark.parametrize("sigma", [0.64, 1.0, 4.0])
+def test_package_exact_gaussian_epsilon_matches_the_closed_form_and_is_below_the_accountant(sigma):
+    from fl_course.defenses.formal_dp import epsilon_spent, exact_gaussian_epsilon as package_exact
+
+    assert package_exact(sigma, 1e-5) == pytest.approx(exact_gaussian_epsilon(sigma, 1e-5), rel=1e-9)
+    assert package_exact(sigma, 1e-5) <= epsilon_spent(sigma, sample_rate=1.0, steps=1, delta=1e-5)
