@@ -353,7 +353,7 @@ class ConvNet(_SeededModule):
         return self.fc(self.features(x).flatten(1))
 
 
-class PooledConvNet(_SeededModule):
+class PooledConvNet(ConvNet):
     """ReLU ConvNet with max-pooling, shaped like the ``ConvNet`` of Geiping et al.'s code.
 
     conv(w) → ReLU → conv(2w) → ReLU → max-pool(3) → conv(4w) → ReLU →
@@ -384,12 +384,6 @@ class PooledConvNet(_SeededModule):
     (torch.Size([2, 10]), 288)
     """
 
-    def __init__(self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
-        _check_positive_int("width", width)
-        self.width = width
-        self._seeded_build()
-
     def _build(self) -> None:
         w = self.width
         self.features = nn.Sequential(
@@ -403,10 +397,6 @@ class PooledConvNet(_SeededModule):
             nn.MaxPool2d(3),  # 9 -> 3
         )
         self.fc = nn.Linear(4 * w * 3 * 3, self.num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x, (self.in_channels, 28, 28))
-        return self.fc(self.features(x).flatten(1))
 
 
 class _BasicBlock(nn.Module):

@@ -302,22 +302,26 @@ class MarchenkoPasturCompensation(ServerTransform):
         w = max(1, int(math.sqrt(num_params / self.q)))
         return math.ceil(num_params / w), w
 
-    def _transform(self, update: Update) -> Update:
+    def _as_matrix(self, update: Update) -> tuple[list[str], torch.Tensor, int]:
+        """The update's floating entries, flattened and zero-padded into the ``v × w`` matrix."""
         names = [k for k, v in update.items() if v.is_floating_point()]
         flat = flatten_update(update, names).double().cpu()
         v, w = self.matrix_shape(flat.numel())
         padded = torch.zeros(v * w, dtype=torch.float64)
         padded[: flat.numel()] = flat
-        matrix = padded.reshape(v, w)
+        return names, padded.reshape(v, w), flat.numel()
+
+    def _transform(self, update: Update) -> Update:
+        names, matrix, size = self._as_matrix(update)
         centred = matrix - matrix.mean(dim=0, keepdim=True)
-        cov = centred.T @ centred / max(v - 1, 1)
+        cov = centred.T @ centred / max(matrix.shape[0] - 1, 1)
         eigvals, eigvecs = torch.linalg.eigh(cov)
         lo, hi = self.bounds
         keep = (eigvals <= lo) | (eigvals >= hi)
         self.last_kept, self.last_directions = int(keep.sum()), int(keep.numel())
         basis = eigvecs[:, keep]
         self.last_basis = basis
-        projected = (matrix @ basis @ basis.T).reshape(-1)[: flat.numel()]
+        projected = (matrix @ basis @ basis.T).reshape(-1)[:size]
         device = next(iter(update.values())).device
         return unflatten_update(projected.to(device), update, names)
 
@@ -330,13 +334,8 @@ class MarchenkoPasturCompensation(ServerTransform):
         """
         if getattr(self, "last_basis", None) is None:
             raise ValueError("Call the transform on the noisy aggregate first; reproject reuses its basis.")
-        names = [k for k, v in update.items() if v.is_floating_point()]
-        flat = flatten_update(update, names).double().cpu()
-        v, w = self.matrix_shape(flat.numel())
-        padded = torch.zeros(v * w, dtype=torch.float64)
-        padded[: flat.numel()] = flat
-        matrix = padded.reshape(v, w)
-        return (matrix @ self.last_basis @ self.last_basis.T).reshape(-1)[: flat.numel()]
+        _, matrix, size = self._as_matrix(update)
+        return (matrix @ self.last_basis @ self.last_basis.T).reshape(-1)[:size]
 
     def __repr__(self) -> str:
         return f"MarchenkoPasturCompensation(sigma={self.sigma!r}, q={self.q!r})"

@@ -180,13 +180,17 @@ def answers(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float =
     A standalone site replies ``{"code": 3000, "message": "Site is standalone"}``; any JSON
     reply with a ``code`` shows the server is up.
     """
-    url = f"http://{host}:{port}/v2/site/info/query"
+    body = _get_json(f"http://{host}:{port}/v2/site/info/query", timeout)
+    return isinstance(body, dict) and "code" in body
+
+
+def _get_json(url: str, timeout: float):
+    """The JSON body at ``url``, or None when nothing answers there or the reply is not JSON."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = json.loads(response.read().decode("utf-8", "replace"))
+            return json.loads(response.read().decode("utf-8", "replace"))
     except (OSError, ValueError, urllib.error.URLError):
-        return False
-    return isinstance(body, dict) and "code" in body
+        return None
 
 
 def flow_version(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float = 10.0) -> str | None:
@@ -194,12 +198,7 @@ def flow_version(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: fl
 
     None means nothing answers there, or what answers is not a FATE Flow 2.x server.
     """
-    url = f"http://{host}:{port}/v2/server/fateflow"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = json.loads(response.read().decode("utf-8", "replace"))
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
+    body = _get_json(f"http://{host}:{port}/v2/server/fateflow", timeout)
     data = body.get("data") if isinstance(body, dict) and body.get("code") == 0 else None
     versions = [v.get("version") for v in data.values() if isinstance(v, dict)] if isinstance(data, dict) else []
     return next((str(v) for v in versions if v), None)
