@@ -13,7 +13,9 @@ value and a stated tolerance.
 * ``kind="gap"``: a signed difference between two conditions of the same run (method A
   minus method B), whose sign is the paper's ordering. *reproduced* within the tolerance;
   *same pattern* when the sign agrees and ours is further from zero than the tolerance
-  allows for noise (``|ours| > noise``); else *not reproduced*.
+  allows for noise (``|ours| > noise``); else *not reproduced*. A gap's tolerance is at most
+  half the paper's gap (:func:`gap_tolerance`): a tolerance as large as the effect could not
+  tell the effect from its absence.
 
 Examples
 --------
@@ -38,7 +40,8 @@ import pandas as pd
 
 from fl_course.paths import results_dir
 
-__all__ = ["record", "load_results", "verdict", "scoreboard_tables", "missing_labs", "VERDICTS"]
+__all__ = ["record", "load_results", "verdict", "gap_tolerance", "scoreboard_tables", "missing_labs",
+           "VERDICTS"]
 
 COLUMNS = ["chapter", "key", "paper", "source", "ours", "std", "n", "trivial", "tolerance",
            "kind", "setting", "verdict", "recorded"]
@@ -63,6 +66,17 @@ def _number(value, name: str):
             f"{name} must be a number, got {value!r}; put the table or figure in source= and "
             "any description in setting=.")
     return value
+
+
+def gap_tolerance(tolerance: float, paper: float) -> float:
+    """The tolerance a gap is judged with: the stated one, at most half the paper's gap.
+
+    Examples
+    --------
+    >>> gap_tolerance(2.0, 1.27), gap_tolerance(1.0, 9.8)
+    (0.635, 1.0)
+    """
+    return min(float(tolerance), abs(float(paper)) / 2)
 
 
 def verdict(ours, paper, *, tolerance, kind: str = "value", noise: float | None = None) -> str:
@@ -96,6 +110,8 @@ def verdict(ours, paper, *, tolerance, kind: str = "value", noise: float | None 
         raise ValueError(
             f"tolerance must be a non-negative number, got {tolerance!r}; state how close counts "
             "as reproduced (for example the paper's standard deviation).")
+    if kind == "gap":
+        tolerance = gap_tolerance(tolerance, paper)
     if abs(ours - paper) <= tolerance:
         return "reproduced"
     noise = 0.0 if noise is None else noise
@@ -141,7 +157,9 @@ def record(chapter: str, key: str, *, ours, paper=None, source: str = "", tolera
     entry = {"chapter": chapter, "key": key, "paper": paper, "source": source,
              "ours": _plain(ours, "ours"), "std": _number(std, "std"), "n": _number(n, "n"),
              "trivial": _number(trivial, "trivial"),
-             "tolerance": _number(tolerance, "tolerance"), "kind": kind, "setting": setting,
+             "tolerance": _number(tolerance if kind != "gap" or paper is None or tolerance is None
+                                  else gap_tolerance(tolerance, paper), "tolerance"),
+             "kind": kind, "setting": setting,
              "verdict": verdict(ours, paper, tolerance=tolerance, kind=kind, noise=noise),
              "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     folder = results_dir()

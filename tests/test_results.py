@@ -65,3 +65,12 @@ def test_scoreboard_tables_show_paper_source_spread_and_verdict(tmp_path):
     assert shown["best trivial guess"] == "12.1" and shown["verdict"] == "reproduced"
     labs = [tmp_path / "ch2_x.ipynb", tmp_path / "ch3_y.ipynb"]
     assert missing_labs(labs, load_results()) == ["ch3_y.ipynb"]
+
+
+def test_a_gap_is_never_judged_with_a_tolerance_as_large_as_itself():
+    # paper gap 1.27, stated tolerance 2: a zero gap must not count as reproducing it
+    assert verdict(0.0, 1.27, tolerance=2.0, kind="gap") == "not reproduced"
+    assert verdict(1.0, 1.27, tolerance=2.0, kind="gap") == "reproduced"  # within 0.635
+    entry = record("ch6", "drop", ours=0.2, paper=1.27, source="Table II", tolerance=2.0, kind="gap",
+                   noise=0.5)  # inside the noise: its sign says nothing
+    assert entry["tolerance"] == 0.635 and entry["verdict"] == "not reproduced"
