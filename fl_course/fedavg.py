@@ -181,12 +181,8 @@ class FedAvg:
                                       data=(images, labels))
         return update, float(np.mean(losses))
 
-    def run_round(self, rnd: int) -> dict:
-        """Run one communication round and return its metrics."""
-        start = time.perf_counter()
-        m = max(1, round(self.fraction * self.num_clients))
-        chosen = sorted(self._rng.choice(self.num_clients, size=m, replace=False).tolist())
-        global_state = self._global_state()
+    def _train_clients(self, chosen, rnd: int, global_state):
+        """Local training of the chosen clients: their updates, FedAvg weights (n_k) and losses."""
         updates, weights, losses = [], [], []
         for client in chosen:
             try:
@@ -196,6 +192,15 @@ class FedAvg:
             updates.append(update)
             weights.append(len(self.client_data[client][1]))
             losses.append(loss)
+        return updates, weights, losses
+
+    def run_round(self, rnd: int) -> dict:
+        """Run one communication round and return its metrics."""
+        start = time.perf_counter()
+        m = max(1, round(self.fraction * self.num_clients))
+        chosen = sorted(self._rng.choice(self.num_clients, size=m, replace=False).tolist())
+        global_state = self._global_state()
+        updates, weights, losses = self._train_clients(chosen, rnd, global_state)
         combine = self.server_hook or weighted_average
         step = combine(updates, weights)
         self.model.load_state_dict({k: global_state[k] + step[k] for k in global_state},

@@ -46,7 +46,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fl_course.defenses.base import Defense, Update, _check_positive, _check_seed, flatten_update, protected_names
-from fl_course.fedavg import ClientError, FedAvg, evaluate, weighted_average
+from fl_course.fedavg import FedAvg, evaluate, weighted_average
 
 __all__ = [
     "ACCOUNTANTS",
@@ -648,15 +648,7 @@ class PrivateFedAvg(FedAvg):
         start = time.perf_counter()
         chosen = self.mechanism.sample(self._rng, self.num_clients, self.fraction)
         global_state = self._global_state()
-        updates, weights, losses = [], [], []
-        for client in chosen:
-            try:
-                update, loss = self._client_update(client, rnd, global_state)
-            except Exception as error:
-                raise ClientError(f"Client {client} failed in round {rnd}: {error!r}") from error
-            updates.append(update)
-            weights.append(len(self.client_data[client][1]))
-            losses.append(loss)
+        updates, weights, losses = self._train_clients(chosen, rnd, global_state)
         step = self.mechanism.aggregate(updates, weights, global_state)
         self.model.load_state_dict({k: global_state[k] + step[k] for k in global_state}, strict=False)
         self.mechanism.close_round(rnd, chosen)
