@@ -1,7 +1,7 @@
 # The course's two entry points (see README):
 #   make book   build the HTML book into _build/html, executing every notebook
 #   make test   unit, property and integration tests, every notebook, the book, a browser test
-#   make check  the fast inner loop: doctests and unit tests without FATE (no labs, no book)
+#   make check  the fast inner loop: lint, doctests and unit tests without FATE (no labs, no book)
 # Both install what they need into .venv first (once; again when pyproject.toml changes)
 # and start the FATE Flow service when it is not running, stopping it again afterwards.
 
@@ -18,7 +18,7 @@ ifdef FL_COURSE_DATA
 export FL_COURSE_DATA := $(abspath $(FL_COURSE_DATA))
 endif
 
-.PHONY: book book-student test check install unit doctests notebooks html html-student browser browser-deps clean
+.PHONY: book book-student test check install lint unit doctests notebooks html html-student browser browser-deps clean
 
 book: install
 	@$(call with_fate, $(MAKE) --no-print-directory notebooks html)
@@ -29,9 +29,9 @@ book-student: install
 test: install
 	@$(call with_fate, $(MAKE) --no-print-directory unit notebooks html browser)
 
-# The inner loop while editing fl_course: doctests and unit tests, without FATE, the labs or the book.
+# The inner loop while editing fl_course: lint, doctests and unit tests, without FATE, the labs or the book.
 check: install
-	@$(MAKE) --no-print-directory doctests
+	@$(MAKE) --no-print-directory lint doctests
 	$(PY) -m pytest tests --ignore=tests/browser -m "not fate" -q -p no:cacheprovider
 
 install: $(VENV)/.installed
@@ -50,8 +50,14 @@ trap 'if [ $$started = 1 ]; then $(PY) -m fl_course.fate down; fi' EXIT; \
 $(1)
 endef
 
-unit: doctests
+unit: lint doctests
 	$(PY) -m pytest tests --ignore=tests/browser -q
+
+# ruff (settings in pyproject.toml): pyflakes and pycodestyle, lines of at most 100 characters,
+# over the package, the tests and the labs' code cells; the code is kept in ruff's format.
+lint:
+	$(PY) -m ruff check fl_course tests notebooks
+	$(PY) -m ruff format --check fl_course tests notebooks
 
 # Every example in fl_course's docstrings runs (results go to a scratch folder, not _build/).
 doctests:

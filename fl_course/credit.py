@@ -10,6 +10,7 @@ Examples
 >>> ks_statistic(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9]))
 1.0
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -31,9 +32,13 @@ THESIS_TABLE_3_4 = pd.DataFrame(
 
 def _check_table(df: pd.DataFrame, label: str = LABEL) -> None:
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"Expected a pandas DataFrame of features and {label!r}, got {type(df).__name__}.")
+        raise TypeError(
+            f"Expected a pandas DataFrame of features and {label!r}, got {type(df).__name__}."
+        )
     if label not in df:
-        raise ValueError(f"The table has no {label!r} column; load it with fl_course.data.load_lending_club().")
+        raise ValueError(
+            f"The table has no {label!r} column; load it with fl_course.data.load_lending_club()."
+        )
 
 
 def features(df: pd.DataFrame, label: str = LABEL) -> list[str]:
@@ -47,8 +52,9 @@ def xy(df: pd.DataFrame, label: str = LABEL) -> tuple[np.ndarray, np.ndarray]:
     return df[features(df, label)].to_numpy(dtype=float), df[label].to_numpy(dtype=int)
 
 
-def stratified_split(df: pd.DataFrame, test_size: float = 0.3, seed: int = 42,
-                     label: str = LABEL) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stratified_split(
+    df: pd.DataFrame, test_size: float = 0.3, seed: int = 42, label: str = LABEL
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train/test split keeping the label balance (thesis: 70 % / 30 %).
 
     Examples
@@ -60,13 +66,16 @@ def stratified_split(df: pd.DataFrame, test_size: float = 0.3, seed: int = 42,
     """
     _check_table(df, label)
     if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}.")
+        raise ValueError(
+            f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}."
+        )
     train, test = train_test_split(df, test_size=test_size, stratify=df[label], random_state=seed)
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def standardize(train: pd.DataFrame, *others: pd.DataFrame,
-                label: str = LABEL) -> tuple[pd.DataFrame, ...]:
+def standardize(
+    train: pd.DataFrame, *others: pd.DataFrame, label: str = LABEL
+) -> tuple[pd.DataFrame, ...]:
     """Scale features to zero mean and unit variance with statistics of ``train`` only.
 
     Returns ``(train, *others)`` scaled; the label column is untouched.
@@ -89,12 +98,16 @@ def party_moments(df: pd.DataFrame, label: str = LABEL) -> pd.DataFrame:
     """
     cols = features(df, label)
     values = df[cols].to_numpy(dtype=np.float64)
-    return pd.DataFrame([np.full(len(cols), float(len(values))), values.sum(axis=0), (values ** 2).sum(axis=0)],
-                        index=["n", "sum", "sum_sq"], columns=cols)
+    return pd.DataFrame(
+        [np.full(len(cols), float(len(values))), values.sum(axis=0), (values**2).sum(axis=0)],
+        index=["n", "sum", "sum_sq"],
+        columns=cols,
+    )
 
 
-def federated_standardize(parties: dict[str, pd.DataFrame], *others: pd.DataFrame,
-                          label: str = LABEL) -> tuple[dict[str, pd.DataFrame], ...]:
+def federated_standardize(
+    parties: dict[str, pd.DataFrame], *others: pd.DataFrame, label: str = LABEL
+) -> tuple[dict[str, pd.DataFrame], ...]:
     """Standardise every bank's features with statistics pooled from the banks' sums, not their rows.
 
     Each bank sends :func:`party_moments`; the mean is ``Σ sum / Σ n`` and the variance
@@ -112,10 +125,12 @@ def federated_standardize(parties: dict[str, pd.DataFrame], *others: pd.DataFram
     moments = [party_moments(df, label) for df in parties.values()]
     cols = list(moments[0].columns)
     if any(list(m.columns) != cols for m in moments):
-        raise ValueError("All banks must have the same feature columns (horizontal federated learning).")
+        raise ValueError(
+            "All banks must have the same feature columns (horizontal federated learning)."
+        )
     total = sum(moments)
     mean = total.loc["sum"] / total.loc["n"]
-    std = np.sqrt(np.maximum(total.loc["sum_sq"] / total.loc["n"] - mean ** 2, 0.0))
+    std = np.sqrt(np.maximum(total.loc["sum_sq"] / total.loc["n"] - mean**2, 0.0))
     std = std.where(std > 0, 1.0)
 
     def scale(df: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +142,9 @@ def federated_standardize(parties: dict[str, pd.DataFrame], *others: pd.DataFram
     return ({name: scale(df) for name, df in parties.items()}, *(scale(df) for df in others))
 
 
-def smote(df: pd.DataFrame, seed: int = 42, label: str = LABEL, k_neighbors: int = 5) -> pd.DataFrame:
+def smote(
+    df: pd.DataFrame, seed: int = 42, label: str = LABEL, k_neighbors: int = 5
+) -> pd.DataFrame:
     """Oversample the minority class with SMOTE (Chawla et al. 2002) until the classes are equal.
 
     Apply it to training rows only: synthetic test rows would be interpolations of other test
@@ -149,8 +166,9 @@ def smote(df: pd.DataFrame, seed: int = 42, label: str = LABEL, k_neighbors: int
     return out
 
 
-def split_parties(df: pd.DataFrame, partitioner, names: Sequence[str] | None = None,
-                  label: str = LABEL) -> dict[str, pd.DataFrame]:
+def split_parties(
+    df: pd.DataFrame, partitioner, names: Sequence[str] | None = None, label: str = LABEL
+) -> dict[str, pd.DataFrame]:
     """Split rows across parties with a :mod:`fl_course.partition` partitioner.
 
     Parameters
@@ -172,7 +190,9 @@ def split_parties(df: pd.DataFrame, partitioner, names: Sequence[str] | None = N
     parts = partitioner.split(df[label].to_numpy(dtype=np.int64))
     names = list(names) if names is not None else [f"party{i}" for i in range(len(parts))]
     if len(names) != len(parts):
-        raise ValueError(f"Got {len(names)} party names for {len(parts)} partitions; pass one name per party.")
+        raise ValueError(
+            f"Got {len(names)} party names for {len(parts)} partitions; pass one name per party."
+        )
     return {name: df.iloc[np.sort(idx)].reset_index(drop=True) for name, idx in zip(names, parts)}
 
 
@@ -180,9 +200,11 @@ def party_summary(parties: dict[str, pd.DataFrame], label: str = LABEL) -> pd.Da
     """Rows, share of all rows and Charged-Off rate per party."""
     total = sum(len(p) for p in parties.values())
     return pd.DataFrame(
-        {"rows": [len(p) for p in parties.values()],
-         "share": [len(p) / total for p in parties.values()],
-         "charged_off_rate": [float((p[label] == 0).mean()) for p in parties.values()]},
+        {
+            "rows": [len(p) for p in parties.values()],
+            "share": [len(p) / total for p in parties.values()],
+            "charged_off_rate": [float((p[label] == 0).mean()) for p in parties.values()],
+        },
         index=pd.Index(list(parties), name="party"),
     )
 
@@ -192,11 +214,15 @@ def _check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true).astype(int).ravel()
     s = np.asarray(scores, dtype=float).ravel()
     if len(y) != len(s) or len(y) == 0:
-        raise ValueError(f"y_true and scores must be non-empty and equally long; got {len(y)} and {len(s)}.")
+        raise ValueError(
+            f"y_true and scores must be non-empty and equally long; got {len(y)} and {len(s)}."
+        )
     if not set(np.unique(y)) <= {0, 1}:
         raise ValueError("y_true must hold only 0 (Charged Off) and 1 (Fully Paid).")
     if len(np.unique(y)) < 2:
-        raise ValueError("y_true needs both classes to compute AUC or KS; use a stratified test set.")
+        raise ValueError(
+            "y_true needs both classes to compute AUC or KS; use a stratified test set."
+        )
     if not np.isfinite(s).all():
         raise ValueError("scores contain NaN or infinite values.")
     return y, s
@@ -221,24 +247,32 @@ def class_report(y_true, scores, threshold: float = 0.5) -> pd.DataFrame:
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must lie strictly between 0 and 1, got {threshold!r}.")
     pred = (s >= threshold).astype(int)
-    precision, recall, f1, support = precision_recall_fscore_support(y, pred, labels=[0, 1], zero_division=0)
-    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1, "support": support},
-                        index=pd.Index([CLASS_NAMES[0], CLASS_NAMES[1]], name="class"))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, pred, labels=[0, 1], zero_division=0
+    )
+    return pd.DataFrame(
+        {"precision": precision, "recall": recall, "f1": f1, "support": support},
+        index=pd.Index([CLASS_NAMES[0], CLASS_NAMES[1]], name="class"),
+    )
 
 
 def evaluate(y_true, scores, threshold: float = 0.5) -> dict[str, float]:
     """AUC, KS, accuracy and the Charged-Off recall/F1 of a set of scores."""
     y, s = _check_scores(y_true, scores)
     report = class_report(y, s, threshold)
-    return {"auc": float(roc_auc_score(y, s)), "ks": ks_statistic(y, s),
-            "accuracy": float(((s >= threshold).astype(int) == y).mean()),
-            "charged_off_recall": float(report.loc["Charged Off", "recall"]),
-            "charged_off_f1": float(report.loc["Charged Off", "f1"])}
+    return {
+        "auc": float(roc_auc_score(y, s)),
+        "ks": ks_statistic(y, s),
+        "accuracy": float(((s >= threshold).astype(int) == y).mean()),
+        "charged_off_recall": float(report.loc["Charged Off", "recall"]),
+        "charged_off_f1": float(report.loc["Charged Off", "f1"]),
+    }
 
 
 # --------------------------------------------------------------------------- distribution study
-def bank_tables(train: pd.DataFrame, partitioner, parties: Sequence[str], seed: int = 42,
-                label: str = LABEL) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+def bank_tables(
+    train: pd.DataFrame, partitioner, parties: Sequence[str], seed: int = 42, label: str = LABEL
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
     """Split (already scaled) training rows across banks; each bank oversamples its own share.
 
     Returns ``(shares, banks)``: the real rows per bank, and the rows after that bank's SMOTE
@@ -248,10 +282,18 @@ def bank_tables(train: pd.DataFrame, partitioner, parties: Sequence[str], seed: 
     return shares, {p: smote(df, seed=seed, label=label) for p, df in shares.items()}
 
 
-def distribution_study(train: pd.DataFrame, test: pd.DataFrame,
-                       splits: Mapping[str, Callable[[int], object]],
-                       regimes: Mapping[str, Mapping], *, homolr: Mapping, seeds: Sequence[int],
-                       parties: Sequence[str], label: str = LABEL, progress: bool = False) -> pd.DataFrame:
+def distribution_study(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    splits: Mapping[str, Callable[[int], object]],
+    regimes: Mapping[str, Mapping],
+    *,
+    homolr: Mapping,
+    seeds: Sequence[int],
+    parties: Sequence[str],
+    label: str = LABEL,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Test AUC of federated HomoLR for every (training regime, split, seed).
 
     The total training data is fixed; only how it is spread over the banks changes (thesis §4.2),
@@ -290,13 +332,21 @@ def distribution_study(train: pd.DataFrame, test: pd.DataFrame,
         rates = "/".join(f"{(df[label] == 0).mean():.0%}" for df in shares.values())
         for regime, kwargs in regimes.items():
             model = HomoLR(**{**homolr, **kwargs}, seed=seed).fit(data)
-            rows.append({"regime": regime, "split": split, "seed": seed,
-                         "auc": float(roc_auc_score(y_test, model.predict_proba(X_test))),
-                         "charged_off_rates": rates})
+            rows.append(
+                {
+                    "regime": regime,
+                    "split": split,
+                    "seed": seed,
+                    "auc": float(roc_auc_score(y_test, model.predict_proba(X_test))),
+                    "charged_off_rates": rates,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def split_gaps(study: pd.DataFrame, reference: str, others: Sequence[str], *, z: float = 2.0) -> pd.DataFrame:
+def split_gaps(
+    study: pd.DataFrame, reference: str, others: Sequence[str], *, z: float = 2.0
+) -> pd.DataFrame:
     """AUC of ``reference`` minus each other split, per regime, paired by seed, with a verdict.
 
     ``effect`` is *reference better* / *reference worse* when the mean paired gap is more than
@@ -319,13 +369,22 @@ def split_gaps(study: pd.DataFrame, reference: str, others: Sequence[str], *, z:
             n = len(diff)
             se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
             mean = float(diff.mean())
-            effect = ("no measurable effect" if not np.isfinite(se) or abs(mean) <= z * se
-                      else f"{reference} better" if mean > 0 else f"{reference} worse")
-            rows.append({"regime": regime, "split": other, "gap": mean, "se": se, "n": n, "effect": effect})
+            effect = (
+                "no measurable effect"
+                if not np.isfinite(se) or abs(mean) <= z * se
+                else f"{reference} better"
+                if mean > 0
+                else f"{reference} worse"
+            )
+            rows.append(
+                {"regime": regime, "split": other, "gap": mean, "se": se, "n": n, "effect": effect}
+            )
     return pd.DataFrame(rows).set_index(["regime", "split"])
 
 
-def bootstrap_class_report(y_true, scores, threshold: float = 0.5, *, n: int = 200, seed: int = 0) -> pd.DataFrame:
+def bootstrap_class_report(
+    y_true, scores, threshold: float = 0.5, *, n: int = 200, seed: int = 0
+) -> pd.DataFrame:
     """Standard deviation of :func:`class_report`'s precision, recall and F1 over test-set bootstraps.
 
     Resamples the test loans with replacement ``n`` times (seeded), the spread a result on a
@@ -339,8 +398,13 @@ def bootstrap_class_report(y_true, scores, threshold: float = 0.5, *, n: int = 2
     draws = []
     for _ in range(n):
         idx = rng.integers(0, len(y), len(y))
-        p, r, f, _ = precision_recall_fscore_support(y[idx], pred[idx], labels=[0, 1], zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(
+            y[idx], pred[idx], labels=[0, 1], zero_division=0
+        )
         draws.append(np.stack([p, r, f], axis=1))
     std = np.stack(draws).std(axis=0, ddof=1)
-    return pd.DataFrame(std, columns=["precision", "recall", "f1"],
-                        index=pd.Index([CLASS_NAMES[0], CLASS_NAMES[1]], name="class"))
+    return pd.DataFrame(
+        std,
+        columns=["precision", "recall", "f1"],
+        index=pd.Index([CLASS_NAMES[0], CLASS_NAMES[1]], name="class"),
+    )

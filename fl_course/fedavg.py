@@ -12,6 +12,7 @@ algorithm and for measuring attacks and defenses on it; chapter 2 runs the same 
 real engine (FATE), and a multi-machine deployment uses a FATE cluster with the same
 pipeline code.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,21 +39,21 @@ def weighted_average(updates: Sequence[Update], weights: Sequence[float]) -> Upd
     total = float(sum(weights))
     if not updates or total <= 0:
         raise ValueError("weighted_average needs at least one update and positive weights.")
-    return {name: sum(w * u[name] for u, w in zip(updates, weights)) / total
-            for name in updates[0]}
+    return {name: sum(w * u[name] for u, w in zip(updates, weights)) / total for name in updates[0]}
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *,
-             batch_size: int = 1000) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 1000
+) -> tuple[float, float]:
     """Return (accuracy in [0, 1], mean cross-entropy) of ``model`` on ``(images, labels)``."""
     images, labels = data
     device = next(model.parameters()).device
     model.eval()
     correct, loss = 0, 0.0
     for start in range(0, len(labels), batch_size):
-        x = images[start:start + batch_size].to(device)
-        y = labels[start:start + batch_size].to(device)
+        x = images[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
         logits = model(x)
         loss += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -105,14 +106,26 @@ class FedAvg:
     >>> history[["round", "test_accuracy"]].tail(1)  # doctest: +SKIP
     """
 
-    def __init__(self, model_fn: Callable[[], nn.Module],
-                 client_data: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
-                 test_data: tuple[torch.Tensor, torch.Tensor], rounds: int,
-                 fraction: float = 1.0, local_epochs: int = 1, batch_size: int | None = 32,
-                 lr: float = 0.05, momentum: float = 0.0, weight_decay: float = 0.0,
-                 seed: int = 0, client_hook: Callable | None = None,
-                 server_hook: Callable | None = None, step_hook: Callable | None = None,
-                 progress: bool = True, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model_fn: Callable[[], nn.Module],
+        client_data: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        *,
+        test_data: tuple[torch.Tensor, torch.Tensor],
+        rounds: int,
+        fraction: float = 1.0,
+        local_epochs: int = 1,
+        batch_size: int | None = 32,
+        lr: float = 0.05,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        seed: int = 0,
+        client_hook: Callable | None = None,
+        server_hook: Callable | None = None,
+        step_hook: Callable | None = None,
+        progress: bool = True,
+        device: str | None = None,
+    ) -> None:
         if not client_data:
             raise ValueError("client_data must hold at least one client's (images, labels).")
         for k, (x, y) in enumerate(client_data):
@@ -124,7 +137,9 @@ class FedAvg:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive whole number or None, not {batch_size!r}.")
+            raise ValueError(
+                f"batch_size must be a positive whole number or None, not {batch_size!r}."
+            )
         if lr <= 0:
             raise ValueError(f"lr must be positive, not {lr}.")
         self.client_data = list(client_data)
@@ -146,8 +161,11 @@ class FedAvg:
         return len(self.client_data)
 
     def _global_state(self) -> Update:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()
-                if v.is_floating_point()}
+        return {
+            k: v.detach().clone()
+            for k, v in self.model.state_dict().items()
+            if v.is_floating_point()
+        }
 
     def _client_update(self, client: int, rnd: int, global_state: Update) -> tuple[Update, float]:
         """Algorithm 1's ClientUpdate: local SGD from the global weights; returns Δ and loss."""
@@ -155,15 +173,16 @@ class FedAvg:
         model.load_state_dict(global_state, strict=False)
         model.train()
         images, labels = self.client_data[client]
-        optimizer = torch.optim.SGD(model.parameters(), lr=self.lr, momentum=self.momentum,
-                                    weight_decay=self.weight_decay)
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+        )
         generator = torch.Generator().manual_seed(self.seed * 100_003 + rnd * 1_009 + client)
         batch = self.batch_size or len(labels)
         step, losses = 0, []
         for _ in range(self.local_epochs):
             order = torch.randperm(len(labels), generator=generator)
             for start in range(0, len(labels), batch):
-                idx = order[start:start + batch]
+                idx = order[start : start + batch]
                 x, y = images[idx].to(self.device), labels[idx].to(self.device)
                 optimizer.zero_grad()
                 loss = F.cross_entropy(model(x), y)
@@ -172,13 +191,18 @@ class FedAvg:
                 losses.append(loss.item())
                 step += 1
                 if self.step_hook is not None:
-                    self.step_hook(model, client=client, round=rnd, step=step,
-                                   global_state=global_state)
-        update = {k: v.detach() - global_state[k] for k, v in model.state_dict().items()
-                  if k in global_state}
+                    self.step_hook(
+                        model, client=client, round=rnd, step=step, global_state=global_state
+                    )
+        update = {
+            k: v.detach() - global_state[k]
+            for k, v in model.state_dict().items()
+            if k in global_state
+        }
         if self.client_hook is not None:
-            update = self.client_hook(update, model=model, client=client, round=rnd,
-                                      data=(images, labels))
+            update = self.client_hook(
+                update, model=model, client=client, round=rnd, data=(images, labels)
+            )
         return update, float(np.mean(losses))
 
     def _train_clients(self, chosen, rnd: int, global_state):
@@ -203,19 +227,25 @@ class FedAvg:
         updates, weights, losses = self._train_clients(chosen, rnd, global_state)
         combine = self.server_hook or weighted_average
         step = combine(updates, weights)
-        self.model.load_state_dict({k: global_state[k] + step[k] for k in global_state},
-                                   strict=False)
+        self.model.load_state_dict(
+            {k: global_state[k] + step[k] for k in global_state}, strict=False
+        )
         accuracy, test_loss = evaluate(self.model, self.test_data)
-        return {"round": rnd, "clients": len(chosen),
-                "train_loss": float(np.average(losses, weights=weights)),
-                "test_loss": test_loss, "test_accuracy": accuracy,
-                "seconds": time.perf_counter() - start}
+        return {
+            "round": rnd,
+            "clients": len(chosen),
+            "train_loss": float(np.average(losses, weights=weights)),
+            "test_loss": test_loss,
+            "test_accuracy": accuracy,
+            "seconds": time.perf_counter() - start,
+        }
 
     def run(self) -> pd.DataFrame:
         """Run all rounds; return (and keep as ``self.history``) one row of metrics per round."""
         rows = []
-        bar = tqdm(range(1, self.rounds + 1), desc="FedAvg rounds", disable=not self.progress,
-                   leave=False)
+        bar = tqdm(
+            range(1, self.rounds + 1), desc="FedAvg rounds", disable=not self.progress, leave=False
+        )
         for rnd in bar:
             rows.append(self.run_round(rnd))
             bar.set_postfix(accuracy=f"{rows[-1]['test_accuracy']:.3f}")

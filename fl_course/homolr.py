@@ -25,6 +25,7 @@ Examples
 >>> float(((model.predict_proba(X) > 0.5) == y).mean()) > 0.9
 True
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -84,16 +85,28 @@ class HomoLR:
         Per epoch: weighted mean training loss of the clients.
     """
 
-    def __init__(self, epochs: int = 20, batch_size: int | None = None, optimizer: str = "rmsprop",
-                 learning_rate: float = 0.01, alpha: float = 0.01, penalty: str = "l2",
-                 max_grad_norm: float = 1.0, fit_intercept: bool = True, seed: int = 0,
-                 progress: bool = False, local_epochs: int = 1):
+    def __init__(
+        self,
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimizer: str = "rmsprop",
+        learning_rate: float = 0.01,
+        alpha: float = 0.01,
+        penalty: str = "l2",
+        max_grad_norm: float = 1.0,
+        fit_intercept: bool = True,
+        seed: int = 0,
+        progress: bool = False,
+        local_epochs: int = 1,
+    ):
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
         if not isinstance(local_epochs, int) or local_epochs < 1:
             raise ValueError(f"local_epochs must be a positive integer, got {local_epochs!r}.")
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}.")
+            raise ValueError(
+                f"batch_size must be a positive integer or None (full batch), got {batch_size!r}."
+            )
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}.")
         if not learning_rate > 0:
@@ -103,7 +116,9 @@ class HomoLR:
         if penalty not in ("l2", "l1", "none"):
             raise ValueError(f"penalty must be 'l2', 'l1' or 'none', got {penalty!r}.")
         if max_grad_norm < 0:
-            raise ValueError(f"max_grad_norm must be >= 0 (0 disables clipping), got {max_grad_norm!r}.")
+            raise ValueError(
+                f"max_grad_norm must be >= 0 (0 disables clipping), got {max_grad_norm!r}."
+            )
         self.epochs = epochs
         self.local_epochs = local_epochs
         self.batch_size = batch_size
@@ -146,7 +161,7 @@ class HomoLR:
         order = torch.arange(n) if size == n else torch.randperm(n, generator=generator)
         total = 0.0
         for start in range(0, n, size):
-            idx = order[start:start + size]
+            idx = order[start : start + size]
             pred = torch.sigmoid(linear(X[idx])).reshape(-1)
             loss = torch.nn.functional.binary_cross_entropy(pred, y[idx])
             if self.penalty == "l1" and self.alpha:
@@ -173,21 +188,31 @@ class HomoLR:
         data = [self._tensors(X, y) for X, y in parties]
         n_features = {X.shape[1] for X, _ in data}
         if len(n_features) != 1:
-            raise ValueError(f"All parties must have the same features (horizontal FL); got widths {n_features}.")
+            raise ValueError(
+                f"All parties must have the same features (horizontal FL); got widths {n_features}."
+            )
         n_features = n_features.pop()
         sizes = np.array([len(X) for X, _ in data], dtype=np.float64)
         weights = sizes / sizes.sum()
         clients = [self._new_client(n_features) for _ in data]
         generators = [torch.Generator().manual_seed(self.seed + k) for k in range(len(data))]
         history = []
-        for epoch in tqdm(range(1, self.epochs + 1), desc="HomoLR epochs", disable=not self.progress):
-            losses = [[self._local_epoch(lin, opt, X, y, g) for _ in range(self.local_epochs)][-1]
-                      for (lin, opt), (X, y), g in zip(clients, data, generators)]
+        for epoch in tqdm(
+            range(1, self.epochs + 1), desc="HomoLR epochs", disable=not self.progress
+        ):
+            losses = [
+                [self._local_epoch(lin, opt, X, y, g) for _ in range(self.local_epochs)][-1]
+                for (lin, opt), (X, y), g in zip(clients, data, generators)
+            ]
             # weighted FedAvg of every parameter, in float64 as FATE's aggregator does
             with torch.no_grad():
                 for name, _ in clients[0][0].named_parameters():
-                    stacked = np.stack([dict(lin.named_parameters())[name].detach().double().numpy()
-                                        for lin, _ in clients])
+                    stacked = np.stack(
+                        [
+                            dict(lin.named_parameters())[name].detach().double().numpy()
+                            for lin, _ in clients
+                        ]
+                    )
                     mean = torch.from_numpy(np.tensordot(weights, stacked, axes=1)).float()
                     for lin, _ in clients:
                         dict(lin.named_parameters())[name].copy_(mean)

@@ -98,7 +98,9 @@ class HorizontalFL:
         device: str | torch.device | None = None,
     ) -> None:
         if not isinstance(client_data, (list, tuple)) or not client_data:
-            raise ValueError("client_data must be a non-empty list of (images, labels) pairs, one per worker.")
+            raise ValueError(
+                "client_data must be a non-empty list of (images, labels) pairs, one per worker."
+            )
         for images, labels in client_data:
             _check_images(images, labels)
         _check_positive_int("batch_size", batch_size)
@@ -111,7 +113,9 @@ class HorizontalFL:
         if lr < 0:
             raise ValueError(f"lr must be non-negative, got {lr}; pass lr=0 to freeze the model.")
         if gradient_hook is not None and not callable(gradient_hook):
-            raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict.")
+            raise TypeError(
+                "gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict."
+            )
         self.device = torch.device(device) if device is not None else default_device()
         self.workers = len(client_data)
         self.images = torch.cat([x for x, _ in client_data]).to(self.device)
@@ -133,7 +137,9 @@ class HorizontalFL:
         """Global ids of the iteration's batch: ``batch_size`` per worker, in worker order."""
         rng = np.random.default_rng([self.seed, iteration])
         if not self.balanced:
-            return torch.as_tensor(np.sort(rng.choice(self.num_samples, self.workers * self.batch_size, replace=False)))
+            return torch.as_tensor(
+                np.sort(rng.choice(self.num_samples, self.workers * self.batch_size, replace=False))
+            )
         picks = [
             lo + np.sort(rng.choice(hi - lo, self.batch_size, replace=False))
             for lo, hi in zip(self.offsets[:-1], self.offsets[1:])
@@ -192,12 +198,16 @@ class HorizontalFL:
     ) -> list[dict[str, torch.Tensor]]:
         """The aggregated gradient (eq. 10) for fake images with soft labels ``softmax(label_logits)``."""
         if label_logits is None:
-            raise ValueError("HFL hides the labels from the server: pass label_logits for the fake samples.")
+            raise ValueError(
+                "HFL hides the labels from the server: pass label_logits for the fake samples."
+            )
         owner = self._worker_of(torch.as_tensor(indices))
         counts = np.bincount(owner, minlength=self.workers)
         scale = self._worker_weights(counts) / np.maximum(counts, 1)
         per_sample = -(F.softmax(label_logits, 1) * F.log_softmax(self.model(fake), 1)).sum(1)
-        loss = (per_sample * torch.as_tensor(scale[owner], dtype=fake.dtype, device=fake.device)).sum()
+        loss = (
+            per_sample * torch.as_tensor(scale[owner], dtype=fake.dtype, device=fake.device)
+        ).sum()
         return _block_gradients(loss, self.blocks())
 
     def fake_features(self, fake: torch.Tensor) -> list[torch.Tensor]:
@@ -211,4 +221,6 @@ class HorizontalFL:
     @torch.no_grad()
     def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """Accuracy of the shared model on held-out images."""
-        return float((self.model(images.to(self.device)).argmax(1) == labels.to(self.device)).float().mean())
+        return float(
+            (self.model(images.to(self.device)).argmax(1) == labels.to(self.device)).float().mean()
+        )

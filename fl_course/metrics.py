@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -107,7 +108,9 @@ def psnr(
     40.0
     """
     if not data_range > 0:
-        raise ValueError(f"data_range must be positive, got {data_range!r}; use 1.0 for images in [0, 1].")
+        raise ValueError(
+            f"data_range must be positive, got {data_range!r}; use 1.0 for images in [0, 1]."
+        )
     a, b = _as_batch(a, b)
     err = ((a - b) ** 2).flatten(1).mean(1)
     values = 10 * torch.log10(data_range**2 / err)  # err == 0 gives +inf
@@ -208,9 +211,13 @@ def ssim(
     1.0
     """
     if not data_range > 0:
-        raise ValueError(f"data_range must be positive, got {data_range!r}; use 1.0 for images in [0, 1].")
+        raise ValueError(
+            f"data_range must be positive, got {data_range!r}; use 1.0 for images in [0, 1]."
+        )
     if not isinstance(window_size, int) or window_size < 1 or window_size % 2 == 0:
-        raise ValueError(f"window_size must be a positive odd integer, got {window_size!r}; the usual value is 11.")
+        raise ValueError(
+            f"window_size must be a positive odd integer, got {window_size!r}; the usual value is 11."
+        )
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma!r}; the usual value is 1.5.")
     a, b = _as_batch(a, b)
@@ -232,12 +239,15 @@ def ssim(
     cov = filt(a * b) - mu_a * mu_b
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
-    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
     return _reduce(ssim_map.flatten(1).mean(1), reduction)
 
 
-def trivial_guesses(targets: torch.Tensor, mean_image: torch.Tensor, *, seed: int,
-                    metric=psnr) -> "pandas.DataFrame":
+def trivial_guesses(
+    targets: torch.Tensor, mean_image: torch.Tensor, *, seed: int, metric=psnr
+) -> pd.DataFrame:
     """Score the three trivial guesses against the same victims a reconstruction is judged on.
 
     A reconstruction only shows leakage when it is closer to the victims than a guess that
@@ -267,7 +277,6 @@ def trivial_guesses(targets: torch.Tensor, mean_image: torch.Tensor, *, seed: in
     >>> list(table.index)
     ['all-black', 'mean image', 'uniform noise']
     """
-    import pandas as pd
 
     targets = targets.detach().float()
     if targets.dim() != 4:
@@ -275,12 +284,17 @@ def trivial_guesses(targets: torch.Tensor, mean_image: torch.Tensor, *, seed: in
     if tuple(mean_image.shape) != tuple(targets.shape[1:]):
         raise ValueError(
             f"mean_image must have one image's shape {list(targets.shape[1:])}, got "
-            f"{list(mean_image.shape)}; pass train_images.mean(0).")
+            f"{list(mean_image.shape)}; pass train_images.mean(0)."
+        )
     generator = torch.Generator().manual_seed(seed)
     guesses = {
         "all-black": torch.zeros_like(targets),
         "mean image": mean_image.detach().float().expand_as(targets).clone(),
         "uniform noise": torch.rand(targets.shape, generator=generator),
     }
-    return pd.DataFrame({name: {"psnr": metric(targets, guess), "ssim": ssim(targets, guess)}
-                         for name, guess in guesses.items()}).T
+    return pd.DataFrame(
+        {
+            name: {"psnr": metric(targets, guess), "ssim": ssim(targets, guess)}
+            for name, guess in guesses.items()
+        }
+    ).T

@@ -89,7 +89,9 @@ class _SeededModule(nn.Module):
 
     def _check_input(self, x: torch.Tensor, expected_dims: tuple[int, ...]) -> None:
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}.")
+            raise TypeError(
+                f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}."
+            )
         if x.dim() != 4 or tuple(x.shape[1:]) != expected_dims:
             raise ValueError(
                 f"{type(self).__name__} expects inputs of shape [batch, {', '.join(map(str, expected_dims))}], "
@@ -117,7 +119,9 @@ class LogisticRegression(_SeededModule):
     torch.Size([3, 10])
     """
 
-    def __init__(self, in_features: int = 784, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+    def __init__(
+        self, in_features: int = 784, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0
+    ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
         _check_positive_int("in_features", in_features)
         self.in_features = in_features
@@ -330,7 +334,9 @@ class ConvNet(_SeededModule):
     torch.Size([2, 10])
     """
 
-    def __init__(self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+    def __init__(
+        self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0
+    ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
         _check_positive_int("width", width)
         self.width = width
@@ -408,7 +414,9 @@ class _BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -437,7 +445,9 @@ class ResNetSmall(_SeededModule):
     torch.Size([2, 10])
     """
 
-    def __init__(self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
+    def __init__(
+        self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0
+    ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
         _check_positive_int("width", width)
         self.width = width
@@ -445,8 +455,12 @@ class ResNetSmall(_SeededModule):
 
     def _build(self) -> None:
         w = self.width
-        self.stem = nn.Sequential(nn.Conv2d(self.in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
-        self.stages = nn.Sequential(_BasicBlock(w, w, 1), _BasicBlock(w, 2 * w, 2), _BasicBlock(2 * w, 4 * w, 2))
+        self.stem = nn.Sequential(
+            nn.Conv2d(self.in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()
+        )
+        self.stages = nn.Sequential(
+            _BasicBlock(w, w, 1), _BasicBlock(w, 2 * w, 2), _BasicBlock(2 * w, 4 * w, 2)
+        )
         self.fc = nn.Linear(4 * w, self.num_classes)
 
     def _init_weights(self) -> None:
@@ -525,7 +539,9 @@ def train_model(
         for start in range(0, len(labels), batch_size):
             idx = order[start : start + batch_size]
             opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(images[idx].to(device)), labels[idx].to(device))
+            loss = nn.functional.cross_entropy(
+                model(images[idx].to(device)), labels[idx].to(device)
+            )
             loss.backward()
             opt.step()
     return model.eval()

@@ -14,6 +14,7 @@ same partitions.
 - :class:`DirichletPartitioner`: class proportions drawn from Dir(α) per class (label skew,
   Hsu et al. 2019 / Yurochkin et al. 2019); small α is more skewed.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -74,8 +75,7 @@ class Partitioner(ABC):
         return [np.sort(part) for part in self._split(labels, rng)]
 
     @abstractmethod
-    def _split(self, labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-        ...
+    def _split(self, labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]: ...
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -133,15 +133,24 @@ class SizePartitioner(Partitioner):
     [120, 3000, 300]
     """
 
-    def __init__(self, sizes: Sequence[int], *, scale_to: int | None = None,
-                 reference_total: int | None = None, seed: int = 42) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        scale_to: int | None = None,
+        reference_total: int | None = None,
+        seed: int = 42,
+    ) -> None:
         super().__init__(seed=seed)
         sizes = [_check_count("every size", s) for s in sizes]
         if not sizes:
             raise ValueError("sizes must name at least one client size.")
         if scale_to is not None:
-            total = sum(sizes) if reference_total is None else _check_count(
-                "reference_total", reference_total)
+            total = (
+                sum(sizes)
+                if reference_total is None
+                else _check_count("reference_total", reference_total)
+            )
             if sum(sizes) > total:
                 raise ValueError(
                     f"The sizes add up to {sum(sizes)}, more than reference_total={total}."
@@ -218,8 +227,7 @@ class ClassPartitioner(Partitioner):
         Seed of the random generator.
     """
 
-    def __init__(self, num_partitions: int, classes_per_partition: int, *,
-                 seed: int = 42) -> None:
+    def __init__(self, num_partitions: int, classes_per_partition: int, *, seed: int = 42) -> None:
         super().__init__(seed=seed)
         self._num = _check_count("num_partitions", num_partitions)
         self.classes_per_partition = _check_count("classes_per_partition", classes_per_partition)
@@ -269,8 +277,9 @@ class DirichletPartitioner(Partitioner):
     for Federated Visual Classification", arXiv:1909.06335.
     """
 
-    def __init__(self, num_partitions: int, alpha: float, *, min_partition_size: int = 1,
-                 seed: int = 42) -> None:
+    def __init__(
+        self, num_partitions: int, alpha: float, *, min_partition_size: int = 1, seed: int = 42
+    ) -> None:
         super().__init__(seed=seed)
         self._num = _check_count("num_partitions", num_partitions)
         if not np.isfinite(alpha) or alpha <= 0:
@@ -331,19 +340,27 @@ class ClassSharePartitioner(Partitioner):
     def __init__(self, shares, *, seed: int = 42) -> None:
         super().__init__(seed=seed)
         if not shares:
-            raise ValueError("shares must map every class to its shares per client, e.g. {0: [.8, .2], 1: [.4, .6]}.")
+            raise ValueError(
+                "shares must map every class to its shares per client, e.g. {0: [.8, .2], 1: [.4, .6]}."
+            )
         lengths = {len(s) for s in shares.values()}
         if len(lengths) != 1:
-            raise ValueError(f"Every class needs one share per client; got lengths {sorted(lengths)}.")
+            raise ValueError(
+                f"Every class needs one share per client; got lengths {sorted(lengths)}."
+            )
         for c, s in shares.items():
             s = np.asarray(s, dtype=float)
             if (s < 0).any() or abs(s.sum() - 1.0) > 1e-6:
-                raise ValueError(f"The shares of class {c} must be >= 0 and sum to 1, got {list(s)}.")
+                raise ValueError(
+                    f"The shares of class {c} must be >= 0 and sum to 1, got {list(s)}."
+                )
         self.shares = {int(c): [float(x) for x in s] for c, s in shares.items()}
         self._num = lengths.pop()
 
     @classmethod
-    def with_sizes(cls, labels, *, sizes, minority, minority_shares, seed: int = 42) -> "ClassSharePartitioner":
+    def with_sizes(
+        cls, labels, *, sizes, minority, minority_shares, seed: int = 42
+    ) -> "ClassSharePartitioner":
         """Binary labels: client sizes ``sizes`` with ``minority_shares`` of the minority class each.
 
         The majority class's shares follow from the sizes; a ValueError says when the sizes
@@ -352,7 +369,9 @@ class ClassSharePartitioner(Partitioner):
         labels = _as_labels(labels)
         classes = np.unique(labels)
         if len(classes) != 2 or minority not in classes:
-            raise ValueError(f"with_sizes needs two classes including {minority!r}; got {list(classes)}.")
+            raise ValueError(
+                f"with_sizes needs two classes including {minority!r}; got {list(classes)}."
+            )
         majority = int(classes[classes != minority][0])
         n, n_min = len(labels), int((labels == minority).sum())
         sizes, m = np.asarray(sizes, dtype=float), np.asarray(minority_shares, dtype=float)

@@ -12,6 +12,7 @@ variables override both:
 ``FL_COURSE_RESULTS``
     Where notebooks record the numbers shown on the reproduction scoreboard.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Figures get a white background of their own, so they read the same on the book's light
 and dark themes; seaborn's colour-blind palette; axis labels always name the unit.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -18,13 +19,15 @@ __all__ = ["set_theme", "image_grid", "label_histogram"]
 def set_theme() -> None:
     """Apply the course theme (call once at the top of a notebook)."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    plt.rcParams.update({
-        "figure.facecolor": "white",
-        "savefig.facecolor": "white",
-        "figure.dpi": 100,
-        "axes.titlesize": "medium",
-        "image.cmap": "gray",
-    })
+    plt.rcParams.update(
+        {
+            "figure.facecolor": "white",
+            "savefig.facecolor": "white",
+            "figure.dpi": 100,
+            "axes.titlesize": "medium",
+            "image.cmap": "gray",
+        }
+    )
 
 
 def _as_images(batch) -> np.ndarray:
@@ -36,8 +39,13 @@ def _as_images(batch) -> np.ndarray:
     return np.clip(array.transpose(0, 2, 3, 1), 0.0, 1.0)
 
 
-def image_grid(rows: Mapping[str, object], labels: Mapping[str, Sequence[str]] | None = None,
-               *, max_columns: int = 16, size: float = 1.1):
+def image_grid(
+    rows: Mapping[str, object],
+    labels: Mapping[str, Sequence[str]] | None = None,
+    *,
+    max_columns: int = 16,
+    size: float = 1.1,
+):
     """Show batches of images as a grid, one named row per batch.
 
     Parameters
@@ -60,8 +68,9 @@ def image_grid(rows: Mapping[str, object], labels: Mapping[str, Sequence[str]] |
     batches = {name: _as_images(batch) for name, batch in rows.items()}
     columns = min(max_columns, max(len(b) for b in batches.values()))
     lines = [(name, i) for name, b in batches.items() for i in range(0, len(b), columns)]
-    fig, axes = plt.subplots(len(lines), columns, squeeze=False,
-                             figsize=(size * columns + 1.2, size * 1.25 * len(lines)))
+    fig, axes = plt.subplots(
+        len(lines), columns, squeeze=False, figsize=(size * columns + 1.2, size * 1.25 * len(lines))
+    )
     for (name, start), line in zip(lines, axes):
         for j, ax in enumerate(line):
             ax.axis("off")
@@ -69,13 +78,13 @@ def image_grid(rows: Mapping[str, object], labels: Mapping[str, Sequence[str]] |
             if k >= len(batches[name]):
                 continue
             image = batches[name][k]
-            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, vmin=0, vmax=1,
-                      cmap="gray")
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, vmin=0, vmax=1, cmap="gray")
             if labels and name in labels:
                 ax.set_title(labels[name][k], fontsize=7)
         if start == 0:
-            line[0].text(-0.1, 0.5, name, transform=line[0].transAxes, ha="right",
-                         va="center", fontsize=9)
+            line[0].text(
+                -0.1, 0.5, name, transform=line[0].transAxes, ha="right", va="center", fontsize=9
+            )
     fig.tight_layout()
     return fig
 

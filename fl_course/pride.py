@@ -39,13 +39,12 @@ import time
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
-
-import numpy as np
-from phe import paillier
 from dataclasses import dataclass
 from math import gcd
 
+import numpy as np
 import pandas as pd
+from phe import paillier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -79,13 +78,28 @@ __all__ = [
 #: Samples per party in PriDe's prose (party 0 is the cloud), out of MNIST's 60,000 training images.
 PRIDE_SIZES = (1200, 30000, 3000, 1200, 12000, 300)
 #: The training slices PriDe's code actually takes (``distribute_data``), of 60,000 images.
-PRIDE_TRAIN_SLICES = ((0, 1200), (30000, None), (3000, None), (1200, 2400), (12000, 24000), (300, None))
+PRIDE_TRAIN_SLICES = (
+    (0, 1200),
+    (30000, None),
+    (3000, None),
+    (1200, 2400),
+    (12000, 24000),
+    (300, None),
+)
 #: The test slices each party is scored on in PriDe's code, of MNIST's 10,000 test images.
 PRIDE_TEST_SLICES = ((0, 200), (5000, None), (500, None), (200, 400), (2000, 4000), (50, None))
 
 
-def train_logistic_regression(images, labels, *, one_vs_rest: bool = True, max_iter: int = 100, C: float = 1.0,
-                              seed: int = 0, threads: int | None = 1) -> LogisticRegression:
+def train_logistic_regression(
+    images,
+    labels,
+    *,
+    one_vs_rest: bool = True,
+    max_iter: int = 100,
+    C: float = 1.0,
+    seed: int = 0,
+    threads: int | None = 1,
+) -> LogisticRegression:
     """Fit an L2 logistic regression with lbfgs, by default as PriDe's code does (one-vs-rest, 100 iterations).
 
     Parameters
@@ -119,9 +133,13 @@ def train_logistic_regression(images, labels, *, one_vs_rest: bool = True, max_i
     x = _numpy(images).reshape(len(images), -1).astype(np.float64)
     y = _numpy(labels).astype(np.int64)
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"Got {x.shape[0]} images but {y.shape[0]} labels; they must match one to one.")
+        raise ValueError(
+            f"Got {x.shape[0]} images but {y.shape[0]} labels; they must match one to one."
+        )
     if len(np.unique(y)) < 2:
-        raise ValueError("A party needs images of at least two classes to fit a classifier; give it more data.")
+        raise ValueError(
+            "A party needs images of at least two classes to fit a classifier; give it more data."
+        )
     model = LogisticRegression(random_state=seed, solver="lbfgs", max_iter=max_iter, C=C)
     with threadpool_limits(limits=threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -166,7 +184,9 @@ def model_from_vector(vector, classes) -> LogisticRegression:
     return model
 
 
-def encrypt_vector(public_key, values, *, precision: float | None = None, progress: bool = True) -> np.ndarray:
+def encrypt_vector(
+    public_key, values, *, precision: float | None = None, progress: bool = True
+) -> np.ndarray:
     """Encrypt every value separately with ``public_key.encrypt``, as PriDe does.
 
     Parameters
@@ -187,10 +207,14 @@ def encrypt_vector(public_key, values, *, precision: float | None = None, progre
     numpy.ndarray of phe.paillier.EncryptedNumber (dtype object)
     """
     if not isinstance(public_key, paillier.PaillierPublicKey):
-        raise TypeError(f"public_key must be a phe PaillierPublicKey, got {type(public_key).__name__}.")
+        raise TypeError(
+            f"public_key must be a phe PaillierPublicKey, got {type(public_key).__name__}."
+        )
     values = np.asarray(values, dtype=np.float64).ravel()
     if not np.all(np.isfinite(values)):
-        raise ValueError("Only finite values can be encrypted; check the model for NaN or infinity.")
+        raise ValueError(
+            "Only finite values can be encrypted; check the model for NaN or infinity."
+        )
     bar = tqdm(values, desc="phe encrypt", unit="value", leave=False, disable=not progress)
     encrypted = np.empty(values.size, dtype=object)
     encrypted[:] = [public_key.encrypt(float(v), precision=precision) for v in bar]
@@ -200,7 +224,9 @@ def encrypt_vector(public_key, values, *, precision: float | None = None, progre
 def decrypt_vector(private_key, encrypted, *, progress: bool = True) -> np.ndarray:
     """Decrypt an array of ``EncryptedNumber`` element by element into float64."""
     if not isinstance(private_key, paillier.PaillierPrivateKey):
-        raise TypeError(f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}.")
+        raise TypeError(
+            f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}."
+        )
     encrypted = _encrypted(encrypted, "encrypted")
     bar = tqdm(encrypted, desc="phe decrypt", unit="value", leave=False, disable=not progress)
     return np.array([private_key.decrypt(c) for c in bar], dtype=np.float64)
@@ -209,10 +235,14 @@ def decrypt_vector(private_key, encrypted, *, progress: bool = True) -> np.ndarr
 def _encrypted(array, name: str) -> np.ndarray:
     array = np.asarray(array, dtype=object).ravel()
     if not all(isinstance(c, paillier.EncryptedNumber) for c in array):
-        raise TypeError(f"{name} must hold phe EncryptedNumber objects; encrypt it with encrypt_vector first.")
+        raise TypeError(
+            f"{name} must hold phe EncryptedNumber objects; encrypt it with encrypt_vector first."
+        )
     keys = {c.public_key.n for c in array}
     if len(keys) > 1:
-        raise ValueError(f"{name} mixes ciphertexts from different public keys; they cannot be combined.")
+        raise ValueError(
+            f"{name} mixes ciphertexts from different public keys; they cannot be combined."
+        )
     return array
 
 
@@ -223,7 +253,9 @@ def _same_key(arrays: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
     if len({a.size for a in arrays}) != 1:
         raise ValueError(f"All {name} must have the same length, got {[a.size for a in arrays]}.")
     if len({a[0].public_key.n for a in arrays if a.size}) > 1:
-        raise ValueError(f"The {name} were encrypted under different public keys; use the cloud's key for all.")
+        raise ValueError(
+            f"The {name} were encrypted under different public keys; use the cloud's key for all."
+        )
     return arrays
 
 
@@ -315,7 +347,9 @@ def recover_party_model(pairwise_average_plain, cloud_values) -> np.ndarray:
     average = np.asarray(pairwise_average_plain, dtype=np.float64)
     cloud = np.asarray(cloud_values, dtype=np.float64)
     if average.shape != cloud.shape:
-        raise ValueError(f"Shapes differ: average {average.shape}, cloud model {cloud.shape}; they must match.")
+        raise ValueError(
+            f"Shapes differ: average {average.shape}, cloud model {cloud.shape}; they must match."
+        )
     return 2 * average - cloud
 
 
@@ -330,7 +364,9 @@ def smallest_integer_weights(sizes: Sequence[int]) -> list[int]:
     >>> smallest_integer_weights([160, 4000, 400, 160, 1600, 40])
     [4, 100, 10, 4, 40, 1]
     """
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+    if not sizes or any(
+        isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes
+    ):
         raise ValueError(f"Give positive integer sample counts, got {list(sizes)}.")
     divisor = 0
     for size in sizes:
@@ -338,7 +374,9 @@ def smallest_integer_weights(sizes: Sequence[int]) -> list[int]:
     return [int(size) // divisor for size in sizes]
 
 
-def scaled_slices(bounds: Sequence[tuple[int, int | None]], available: int, reference: int) -> list[slice]:
+def scaled_slices(
+    bounds: Sequence[tuple[int, int | None]], available: int, reference: int
+) -> list[slice]:
     """PriDe's slice bounds, written for ``reference`` images, scaled to ``available`` images.
 
     Examples
@@ -347,7 +385,9 @@ def scaled_slices(bounds: Sequence[tuple[int, int | None]], available: int, refe
     [slice(0, 160, None), slice(4000, None, None)]
     """
     if available < 1 or reference < 1:
-        raise ValueError(f"Image counts must be positive, got available={available}, reference={reference}.")
+        raise ValueError(
+            f"Image counts must be positive, got available={available}, reference={reference}."
+        )
     ratio = available / reference
     return [slice(round(a * ratio), None if b is None else round(b * ratio)) for a, b in bounds]
 
@@ -377,8 +417,9 @@ class PrideNotebookRun:
     classes: np.ndarray
 
 
-def replay_pride_notebook(x_train, y_train, x_test, y_test, *, reference=(60_000, 10_000),
-                          threads: int | None = 1) -> PrideNotebookRun:
+def replay_pride_notebook(
+    x_train, y_train, x_test, y_test, *, reference=(60_000, 10_000), threads: int | None = 1
+) -> PrideNotebookRun:
     """Rerun PriDe's notebook procedure, on any data, in plaintext.
 
     Follows ``mnist_federated_learning.ipynb`` (seanpavlak/pride-backend) step by step:
@@ -409,7 +450,9 @@ def replay_pride_notebook(x_train, y_train, x_test, y_test, *, reference=(60_000
     train_slices = scaled_slices(PRIDE_TRAIN_SLICES, len(y_train), reference[0])
     test_slices = scaled_slices(PRIDE_TEST_SLICES, len(y_test), reference[1])
     baseline = train_logistic_regression(x_train, y_train, threads=threads)
-    fits = [train_logistic_regression(x_train[s], y_train[s], threads=threads) for s in train_slices]
+    fits = [
+        train_logistic_regression(x_train[s], y_train[s], threads=threads) for s in train_slices
+    ]
     classes = baseline.classes_
     cloud_rows = np.rint(fits[0].coef_[:2])  # encrypt(value, precision=7) rounds to integers
 
@@ -419,12 +462,17 @@ def replay_pride_notebook(x_train, y_train, x_test, y_test, *, reference=(60_000
         return np.concatenate([coef.ravel(), model.intercept_])
 
     vectors = {"baseline": model_to_vector(baseline), "cloud": model_to_vector(fits[0])}
-    rows = [("baseline", slice(0, None), slice(0, None)), ("cloud", train_slices[0], test_slices[0])]
+    rows = [
+        ("baseline", slice(0, None), slice(0, None)),
+        ("cloud", train_slices[0], test_slices[0]),
+    ]
     for party in range(1, 6):
         vectors[f"party {party}"] = model_to_vector(fits[party])
         rows.append((f"party {party}", train_slices[party], test_slices[party]))
     for party in range(1, 6):
-        vectors[f"cloud + party {party}"] = with_rows(fits[party], (cloud_rows + fits[party].coef_[:2]) / 2)
+        vectors[f"cloud + party {party}"] = with_rows(
+            fits[party], (cloud_rows + fits[party].coef_[:2]) / 2
+        )
         rows.append((f"cloud + party {party}", train_slices[party], test_slices[0]))
     six = sum(cloud_rows + fits[p].coef_[:2] for p in range(1, 6)) / 10
     vectors["PriDe six-party"] = with_rows(fits[5], six)
@@ -435,9 +483,18 @@ def replay_pride_notebook(x_train, y_train, x_test, y_test, *, reference=(60_000
         images = len(range(*train.indices(len(y_train))))
         model = model_from_vector(vectors[name], classes)
         accuracy = 100 * float(np.mean(model.predict(x_test[test]) == y_test[test]))
-        records.append({"model": name, "train images": images, "test slice": f"[{test.start}:{test.stop or ''}]",
-                        "test images": len(y_test[test]), "accuracy (%)": accuracy})
-    return PrideNotebookRun(vectors, pd.DataFrame(records).set_index("model"), train_slices, test_slices, classes)
+        records.append(
+            {
+                "model": name,
+                "train images": images,
+                "test slice": f"[{test.start}:{test.stop or ''}]",
+                "test images": len(y_test[test]),
+                "accuracy (%)": accuracy,
+            }
+        )
+    return PrideNotebookRun(
+        vectors, pd.DataFrame(records).set_index("model"), train_slices, test_slices, classes
+    )
 
 
 def accuracy_standard_error(accuracy_percent: float, images: int) -> float:
@@ -449,7 +506,9 @@ def accuracy_standard_error(accuracy_percent: float, images: int) -> float:
     1.8
     """
     if images < 1 or not 0 <= accuracy_percent <= 100:
-        raise ValueError(f"Need an accuracy in [0, 100] and at least one image, got {accuracy_percent}, {images}.")
+        raise ValueError(
+            f"Need an accuracy in [0, 100] and at least one image, got {accuracy_percent}, {images}."
+        )
     p = accuracy_percent / 100
     return 100 * float(np.sqrt(p * (1 - p) / images))
 
@@ -471,7 +530,9 @@ def paired_difference(correct_a, correct_b) -> tuple[float, float]:
     """
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size < 2:
-        raise ValueError(f"Need two equal 1-D arrays of per-image correctness, got shapes {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"Need two equal 1-D arrays of per-image correctness, got shapes {a.shape} and {b.shape}."
+        )
     d = a - b
     return 100 * float(d.mean()), 100 * float(d.std(ddof=1) / np.sqrt(d.size))
 

@@ -26,6 +26,7 @@ Examples
 >>> verdict(-3.0, 9.8, tolerance=2.0, kind="gap", noise=1.0)
 'not reproduced'
 """
+
 from __future__ import annotations
 
 import json
@@ -40,11 +41,31 @@ import pandas as pd
 
 from fl_course.paths import results_dir
 
-__all__ = ["record", "load_results", "verdict", "gap_tolerance", "scoreboard_tables", "missing_labs",
-           "VERDICTS"]
+__all__ = [
+    "record",
+    "load_results",
+    "verdict",
+    "gap_tolerance",
+    "scoreboard_tables",
+    "missing_labs",
+    "VERDICTS",
+]
 
-COLUMNS = ["chapter", "key", "paper", "source", "ours", "std", "n", "trivial", "tolerance",
-           "kind", "setting", "verdict", "recorded"]
+COLUMNS = [
+    "chapter",
+    "key",
+    "paper",
+    "source",
+    "ours",
+    "std",
+    "n",
+    "trivial",
+    "tolerance",
+    "kind",
+    "setting",
+    "verdict",
+    "recorded",
+]
 VERDICTS = ("reproduced", "same pattern", "not reproduced", "not compared")
 KINDS = ("value", "gap")
 
@@ -64,7 +85,8 @@ def _number(value, name: str):
     if value is not None and (isinstance(value, (str, bool))):
         raise ValueError(
             f"{name} must be a number, got {value!r}; put the table or figure in source= and "
-            "any description in setting=.")
+            "any description in setting=."
+        )
     return value
 
 
@@ -109,7 +131,8 @@ def verdict(ours, paper, *, tolerance, kind: str = "value", noise: float | None 
     if tolerance is None or not tolerance >= 0:
         raise ValueError(
             f"tolerance must be a non-negative number, got {tolerance!r}; state how close counts "
-            "as reproduced (for example the paper's standard deviation).")
+            "as reproduced (for example the paper's standard deviation)."
+        )
     if kind == "gap":
         tolerance = gap_tolerance(tolerance, paper)
     if abs(ours - paper) <= tolerance:
@@ -120,9 +143,21 @@ def verdict(ours, paper, *, tolerance, kind: str = "value", noise: float | None 
     return "not reproduced"
 
 
-def record(chapter: str, key: str, *, ours, paper=None, source: str = "", tolerance=None,
-           kind: str = "value", noise: float | None = None, std=None, n=None, trivial=None,
-           setting: str = "") -> dict:
+def record(
+    chapter: str,
+    key: str,
+    *,
+    ours,
+    paper=None,
+    source: str = "",
+    tolerance=None,
+    kind: str = "value",
+    noise: float | None = None,
+    std=None,
+    n=None,
+    trivial=None,
+    setting: str = "",
+) -> dict:
     """Record one reproduced number for the scoreboard and return the entry.
 
     Parameters
@@ -154,14 +189,26 @@ def record(chapter: str, key: str, *, ours, paper=None, source: str = "", tolera
     paper = _number(paper, "paper")
     if paper is not None and not source:
         raise ValueError(f"{key!r}: a published value needs its source, e.g. source='Table II'.")
-    entry = {"chapter": chapter, "key": key, "paper": paper, "source": source,
-             "ours": _plain(ours, "ours"), "std": _number(std, "std"), "n": _number(n, "n"),
-             "trivial": _number(trivial, "trivial"),
-             "tolerance": _number(tolerance if kind != "gap" or paper is None or tolerance is None
-                                  else gap_tolerance(tolerance, paper), "tolerance"),
-             "kind": kind, "setting": setting,
-             "verdict": verdict(ours, paper, tolerance=tolerance, kind=kind, noise=noise),
-             "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    entry = {
+        "chapter": chapter,
+        "key": key,
+        "paper": paper,
+        "source": source,
+        "ours": _plain(ours, "ours"),
+        "std": _number(std, "std"),
+        "n": _number(n, "n"),
+        "trivial": _number(trivial, "trivial"),
+        "tolerance": _number(
+            tolerance
+            if kind != "gap" or paper is None or tolerance is None
+            else gap_tolerance(tolerance, paper),
+            "tolerance",
+        ),
+        "kind": kind,
+        "setting": setting,
+        "verdict": verdict(ours, paper, tolerance=tolerance, kind=kind, noise=noise),
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     folder = results_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{chapter}.json"
@@ -177,8 +224,15 @@ def record(chapter: str, key: str, *, ours, paper=None, source: str = "", tolera
 def load_results() -> pd.DataFrame:
     """All recorded numbers as one table, ordered by chapter then recording order."""
     folder = results_dir()
-    rows = [entry for path in sorted(folder.glob("*.json"))
-            for entry in json.loads(path.read_text()).values()] if folder.is_dir() else []
+    rows = (
+        [
+            entry
+            for path in sorted(folder.glob("*.json"))
+            for entry in json.loads(path.read_text()).values()
+        ]
+        if folder.is_dir()
+        else []
+    )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -228,23 +282,38 @@ def scoreboard_tables(results: pd.DataFrame, titles: dict[str, str] | None = Non
     tables = []
     for chapter in sorted(results["chapter"].unique(), key=_chapter_order):
         rows = results[results["chapter"] == chapter]
-        table = pd.DataFrame({
-            "what was measured": rows["key"],
-            "paper": rows.apply(_paper, axis=1),
-            "ours": rows.apply(_ours, axis=1),
-            "best trivial guess": rows["trivial"].map(_show),
-            "tolerance": rows.apply(_tolerance, axis=1),
-            "verdict": rows["verdict"],
-            "setting": rows["setting"],
-        })
+        table = pd.DataFrame(
+            {
+                "what was measured": rows["key"],
+                "paper": rows.apply(_paper, axis=1),
+                "ours": rows.apply(_ours, axis=1),
+                "best trivial guess": rows["trivial"].map(_show),
+                "tolerance": rows.apply(_tolerance, axis=1),
+                "verdict": rows["verdict"],
+                "setting": rows["setting"],
+            }
+        )
         caption = f"Chapter {chapter.removeprefix('ch')}: {titles.get(chapter, chapter)}"
-        tables.append(table.style.hide(axis="index").set_caption(caption).set_table_styles([
-            {"selector": "caption",
-             "props": "caption-side: top; text-align: left; font-weight: bold; padding: 0.5em 0"},
-            {"selector": "th, td", "props": "text-align: left; vertical-align: top; padding: 0.25em 0.6em"},
-            {"selector": "td:nth-child(2), td:nth-child(3), td:nth-child(4)",
-             "props": "white-space: nowrap; font-variant-numeric: tabular-nums"},
-        ]))
+        tables.append(
+            table.style.hide(axis="index")
+            .set_caption(caption)
+            .set_table_styles(
+                [
+                    {
+                        "selector": "caption",
+                        "props": "caption-side: top; text-align: left; font-weight: bold; padding: 0.5em 0",
+                    },
+                    {
+                        "selector": "th, td",
+                        "props": "text-align: left; vertical-align: top; padding: 0.25em 0.6em",
+                    },
+                    {
+                        "selector": "td:nth-child(2), td:nth-child(3), td:nth-child(4)",
+                        "props": "white-space: nowrap; font-variant-numeric: tabular-nums",
+                    },
+                ]
+            )
+        )
     return tables
 
 

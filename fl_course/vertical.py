@@ -153,12 +153,18 @@ class BottomModel(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for name, value in [("image_size", image_size), ("in_channels", in_channels),
-                            ("out_features", out_features), *zip(["channels[0]", "channels[1]"], channels),
-                            *zip(["hidden[0]", "hidden[1]"], hidden)]:
+        for name, value in [
+            ("image_size", image_size),
+            ("in_channels", in_channels),
+            ("out_features", out_features),
+            *zip(["channels[0]", "channels[1]"], channels),
+            *zip(["hidden[0]", "hidden[1]"], hidden),
+        ]:
             _check_positive_int(name, value)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
+            raise ValueError(
+                f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0."
+            )
         self.image_size = image_size
         side = -(-(-(-image_size // 2)) // 2)  # two ceil-mode 2×2 poolings
         with torch.random.fork_rng(devices=[]):
@@ -210,12 +216,14 @@ def _block_gradients(loss: torch.Tensor, blocks: list[nn.Module]) -> list[dict[s
     flat = torch.autograd.grad(loss, [p for block in named for _, p in block], create_graph=True)
     out, start = [], 0
     for block in named:
-        out.append({n: g for (n, _), g in zip(block, flat[start:start + len(block)])})
+        out.append({n: g for (n, _), g in zip(block, flat[start : start + len(block)])})
         start += len(block)
     return out
 
 
-def _sgd_update(blocks: list[nn.Module], gradients: list[dict[str, torch.Tensor]], lr: float) -> None:
+def _sgd_update(
+    blocks: list[nn.Module], gradients: list[dict[str, torch.Tensor]], lr: float
+) -> None:
     """The server's SGD step on every block with its shared gradient (no-op if ``lr`` is 0)."""
     if lr == 0:
         return
@@ -293,7 +301,9 @@ class VerticalFL:
         if lr < 0:
             raise ValueError(f"lr must be non-negative, got {lr}; pass lr=0 to freeze the models.")
         if gradient_hook is not None and not callable(gradient_hook):
-            raise TypeError("gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict.")
+            raise TypeError(
+                "gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict."
+            )
         self.device = torch.device(device) if device is not None else default_device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
@@ -305,7 +315,9 @@ class VerticalFL:
         self.iteration = 0
         self.sample_shape = tuple(images.shape[1:])
         self.bottoms = [
-            BottomModel(14, images.shape[1], channels, hidden, embedding, seed=seed + m + 1).to(self.device)
+            BottomModel(14, images.shape[1], channels, hidden, embedding, seed=seed + m + 1).to(
+                self.device
+            )
             for m in range(self.workers)
         ]
         with torch.random.fork_rng(devices=[]):
@@ -316,7 +328,9 @@ class VerticalFL:
     def choose_batch(self, iteration: int) -> torch.Tensor:
         """The server's batch indices for ``iteration`` (seeded, without replacement)."""
         rng = np.random.default_rng([self.seed, iteration])
-        return torch.as_tensor(np.sort(rng.choice(self.num_samples, self.batch_size, replace=False)))
+        return torch.as_tensor(
+            np.sort(rng.choice(self.num_samples, self.batch_size, replace=False))
+        )
 
     def blocks(self) -> list[nn.Module]:
         """Modules whose gradients the server sees: the top layer, then the four bottoms."""
@@ -349,7 +363,9 @@ class VerticalFL:
             grads = torch.autograd.grad(out, list(net.parameters()), grad_outputs=got.grad)
             grad = {n: g.detach() for (n, _), g in zip(net.named_parameters(), grads)}
             if self.gradient_hook is not None:
-                grad = self.gradient_hook(grad, worker=m, iteration=self.iteration, data=(inputs[m], None))
+                grad = self.gradient_hook(
+                    grad, worker=m, iteration=self.iteration, data=(inputs[m], None)
+                )
             shared.append(grad)
         step = Step(indices.cpu(), shared, float(loss.detach()))
         if update:

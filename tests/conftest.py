@@ -3,6 +3,7 @@
 Tests run torch on one thread: the models here are tiny, and two intra-op threads that
 compete with any other busy process for the machine's cores slow a test down twenty-fold.
 """
+
 import pytest
 import torch
 

@@ -3,13 +3,24 @@
 import pytest
 import torch
 
-from fl_course.attacks import AnalyticAttack, client_fedavg_update, client_gradient, recover_linear_input
+from fl_course.attacks import (
+    AnalyticAttack,
+    client_fedavg_update,
+    client_gradient,
+    recover_linear_input,
+)
 from fl_course.models import MLP, LogisticRegression, train_model
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("factory", [lambda s: MLP(hidden=(32,), seed=s), lambda s: LogisticRegression(seed=s),
-                                     lambda s: MLP(hidden=(64, 32), activation="sigmoid", seed=s)])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda s: MLP(hidden=(32,), seed=s),
+        lambda s: LogisticRegression(seed=s),
+        lambda s: MLP(hidden=(64, 32), activation="sigmoid", seed=s),
+    ],
+)
 def test_exact_recovery_of_one_image(seed, factory):
     model = factory(seed)
     g = torch.Generator().manual_seed(seed)
@@ -35,7 +46,9 @@ def test_named_layer_and_features():
     x, y = torch.rand(1, 1, 28, 28), torch.tensor([1])
     update = client_gradient(model, x, y)
     hidden = torch.relu(model.layers[0](x.flatten(1)))
-    features = recover_linear_input(update.tensors["layers.2.weight"], update.tensors["layers.2.bias"])
+    features = recover_linear_input(
+        update.tensors["layers.2.weight"], update.tensors["layers.2.bias"]
+    )
     assert torch.allclose(features, hidden[0], atol=1e-4)
     with pytest.raises(ValueError, match="first layer"):
         AnalyticAttack(layer="layers.2").reconstruct(model, update)
@@ -44,7 +57,9 @@ def test_named_layer_and_features():
 @pytest.mark.parametrize(
     "call",
     [
-        lambda m, u: AnalyticAttack().reconstruct(m, u, num_images=None, data_shape=(1, 28, 28), labels=None),
+        lambda m, u: AnalyticAttack().reconstruct(
+            m, u, num_images=None, data_shape=(1, 28, 28), labels=None
+        ),
     ],
 )
 def test_batches_are_refused(call):
@@ -61,6 +76,8 @@ def test_bad_inputs():
         recover_linear_input(torch.zeros(3, 4), torch.zeros(4))
     with pytest.raises(ValueError, match="not a biased"):
         model = MLP(hidden=(16,), seed=0)
-        AnalyticAttack(layer="nope").reconstruct(model, client_gradient(model, torch.rand(1, 1, 28, 28), torch.tensor([0])))
+        AnalyticAttack(layer="nope").reconstruct(
+            model, client_gradient(model, torch.rand(1, 1, 28, 28), torch.tensor([0]))
+        )
     with pytest.raises(TypeError):
         AnalyticAttack(layer=3)

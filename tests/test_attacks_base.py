@@ -130,8 +130,16 @@ def test_order_like_undoes_a_permutation():
         (lambda: ObservedUpdate({"w": torch.zeros(1)}, kind="weights"), ValueError),
         (lambda: ObservedUpdate({"w": torch.zeros(1)}, num_images=0), ValueError),
         (lambda: ObservedUpdate.delta({"w": torch.zeros(1)}, num_images=1, lr=0.0), ValueError),
-        (lambda: ObservedUpdate.delta({"w": torch.zeros(1)}, num_images=1, lr=0.1, local_epochs=0), ValueError),
-        (lambda: ObservedUpdate.delta({"w": torch.zeros(1)}, num_images=1, lr=0.1, batch_size=0), ValueError),
+        (
+            lambda: ObservedUpdate.delta(
+                {"w": torch.zeros(1)}, num_images=1, lr=0.1, local_epochs=0
+            ),
+            ValueError,
+        ),
+        (
+            lambda: ObservedUpdate.delta({"w": torch.zeros(1)}, num_images=1, lr=0.1, batch_size=0),
+            ValueError,
+        ),
     ],
 )
 def test_bad_updates(make, error):

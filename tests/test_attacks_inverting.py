@@ -19,7 +19,9 @@ from fl_course.models import ConvNet
 def _smooth_images(n, seed=0):
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(n, 1, 7, 7, generator=g)
-    return torch.nn.functional.interpolate(coarse, size=(28, 28), mode="bilinear", align_corners=False)
+    return torch.nn.functional.interpolate(
+        coarse, size=(28, 28), mode="bilinear", align_corners=False
+    )
 
 
 def test_inverting_gradients_recovers_one_image():
@@ -56,7 +58,9 @@ def test_fedavg_variant_refuses_a_gradient():
     model = ConvNet(width=4, seed=0)
     x, y = _smooth_images(1), torch.tensor([0])
     with pytest.raises(ValueError, match="weight delta"):
-        FedAvgInvertingGradients(iterations=1, progress=False).reconstruct(model, client_gradient(model, x, y))
+        FedAvgInvertingGradients(iterations=1, progress=False).reconstruct(
+            model, client_gradient(model, x, y)
+        )
 
 
 def test_cosine_distance_and_tv_known_values():
@@ -91,9 +95,13 @@ def test_paired_gap_and_trivial_guess():
     a = pd.DataFrame({"client": [0, 1, 2], "psnr": [20.0, 30.0, float("inf")]})
     b = pd.DataFrame({"client": [0, 1, 2], "psnr": [10.0, 32.0, 40.0]})
     gap = paired_gap(a, b)
-    assert gap["n"] == 3 and gap["gap"] == pytest.approx((10 - 2 + 60) / 3, abs=0.01)  # inf capped at 100
+    assert gap["n"] == 3 and gap["gap"] == pytest.approx(
+        (10 - 2 + 60) / 3, abs=0.01
+    )  # inf capped at 100
     with pytest.raises(ValueError, match="different clients"):
         paired_gap(a, b.assign(client=[0, 1, 3]))
     x = torch.zeros(2, 1, 28, 28)
     best = best_trivial_guess(x, torch.zeros(1, 28, 28), seed=0)
-    assert best["guess"] in ("all-black", "mean image") and best["psnr"] > 90  # a black digit is guessed exactly
+    assert (
+        best["guess"] in ("all-black", "mean image") and best["psnr"] > 90
+    )  # a black digit is guessed exactly

@@ -5,13 +5,26 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fl_course.attacks import client_fedavg_update, client_gradient, count_labels, idlg_label, infer_labels
+from fl_course.attacks import (
+    client_fedavg_update,
+    client_gradient,
+    count_labels,
+    idlg_label,
+    infer_labels,
+)
 from fl_course.attacks.labels import last_layer_names
 from fl_course.models import MLP, ConvNet, LeNetZhu, ResNetSmall
 
 
-@pytest.mark.parametrize("factory", [lambda: LeNetZhu(seed=0), lambda: ConvNet(width=4, seed=0),
-                                     lambda: ResNetSmall(width=4, seed=0).eval(), lambda: MLP(hidden=(16,), seed=0)])
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda: LeNetZhu(seed=0),
+        lambda: ConvNet(width=4, seed=0),
+        lambda: ResNetSmall(width=4, seed=0).eval(),
+        lambda: MLP(hidden=(16,), seed=0),
+    ],
+)
 def test_idlg_rule_is_exact_for_single_images(factory):
     model = factory()
     g = torch.Generator().manual_seed(0)

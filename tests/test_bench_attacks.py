@@ -15,11 +15,22 @@ pytestmark = pytest.mark.skipif(
 def test_quick_run_prints_one_json_object(capsys):
     assert bench.main(["--quick"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["goals"]) == {"idlg_lenetzhu_untrained", "ig_lenetzhu_untrained",
-                                 "ig_minus_idlg_pooledconvnet_trained"}
+    assert set(out["goals"]) == {
+        "idlg_lenetzhu_untrained",
+        "ig_lenetzhu_untrained",
+        "ig_minus_idlg_pooledconvnet_trained",
+    }
     for figures in out["settings"].values():
-        assert {"psnr_mean", "psnr_std", "ssim_mean", "images", "iterations", "seconds_per_image",
-                "cpu_seconds_per_image", "psnr_trivial_best"} <= set(figures)
+        assert {
+            "psnr_mean",
+            "psnr_std",
+            "ssim_mean",
+            "images",
+            "iterations",
+            "seconds_per_image",
+            "cpu_seconds_per_image",
+            "psnr_trivial_best",
+        } <= set(figures)
         assert figures["images"] == 1
     # Table 1's published values sit beside ours where the paper has the cell.
     assert out["settings"]["ig_lenetzhu_untrained"]["paper_psnr"] == 18.00

@@ -7,13 +7,39 @@ import pytest
 
 from fl_course.bench import defenses as bench
 
-pytestmark = pytest.mark.skipif(not os.environ.get("FL_COURSE_DATA") and not os.path.isdir("/work/shared/data"),
-                                reason="needs MNIST")
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("FL_COURSE_DATA") and not os.path.isdir("/work/shared/data"),
+    reason="needs MNIST",
+)
 
-TINY = ["--images", "1", "--ig-iterations", "2", "--train-images", "200", "--clients", "2", "--warm-rounds", "1",
-        "--public-images", "100",
-        "--rounds", "1", "--local-epochs", "1", "--seeds", "1", "--batch-size", "50", "--test-images", "50",
-        "--epsilons", "8", "--threads", "1"]
+TINY = [
+    "--images",
+    "1",
+    "--ig-iterations",
+    "2",
+    "--train-images",
+    "200",
+    "--clients",
+    "2",
+    "--warm-rounds",
+    "1",
+    "--public-images",
+    "100",
+    "--rounds",
+    "1",
+    "--local-epochs",
+    "1",
+    "--seeds",
+    "1",
+    "--batch-size",
+    "50",
+    "--test-images",
+    "50",
+    "--epsilons",
+    "8",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +55,55 @@ def result():
 
 
 def test_one_row_per_paper_defense_and_dp_budget(result):
-    expected = {"none", "GC", "DP-Gaussian", "DP-Laplace", "Soteria", "GradDefense", "Outpost", "DP-SGD ε=8"}
+    expected = {
+        "none",
+        "GC",
+        "DP-Gaussian",
+        "DP-Laplace",
+        "Soteria",
+        "GradDefense",
+        "Outpost",
+        "DP-SGD ε=8",
+    }
     assert set(result["defenses"]) == expected
-    fields = {"formal", "placement", "psnr_ig", "ssim_ig", "psnr_trivial_best", "accuracy", "accuracy_drop", "seeds",
-              "round_time_ratio", "round_wall_ratio", "defense_ms_per_call"}
+    fields = {
+        "formal",
+        "placement",
+        "psnr_ig",
+        "ssim_ig",
+        "psnr_trivial_best",
+        "accuracy",
+        "accuracy_drop",
+        "seeds",
+        "round_time_ratio",
+        "round_wall_ratio",
+        "defense_ms_per_call",
+    }
     for name, row in result["defenses"].items():
-        assert set(row) == fields | ({"epsilon", "delta", "epsilon_spent"} if name.startswith("DP-SGD") else set())
+        assert set(row) == fields | (
+            {"epsilon", "delta", "epsilon_spent"} if name.startswith("DP-SGD") else set()
+        )
     dp = result["defenses"]["DP-SGD ε=8"]
-    assert dp["formal"] and dp["epsilon"] == 8 and dp["delta"] == 1e-5 and dp["epsilon_spent"] <= 8 + 1e-6
+    assert (
+        dp["formal"]
+        and dp["epsilon"] == 8
+        and dp["delta"] == 1e-5
+        and dp["epsilon_spent"] <= 8 + 1e-6
+    )
     assert not result["defenses"]["GradDefense"]["formal"]
-    assert result["defenses"]["GradDefense"]["placement"] == "round" and result["defenses"]["Outpost"]["placement"] == "step"
+    assert (
+        result["defenses"]["GradDefense"]["placement"] == "round"
+        and result["defenses"]["Outpost"]["placement"] == "step"
+    )
 
 
 def test_goals_are_computed_from_the_rows(result):
     rows = result["defenses"]
     for name in ("GradDefense", "Outpost"):
         met = result["goals_met"][name]
-        assert met["psnr_above_trivial_db"] == (rows[name]["psnr_ig"] <= rows[name]["psnr_trivial_best"] + 1.0)
+        assert met["psnr_above_trivial_db"] == (
+            rows[name]["psnr_ig"] <= rows[name]["psnr_trivial_best"] + 1.0
+        )
         assert met["accuracy_drop"] == (rows[name]["accuracy_drop"] <= 2.0)
         assert met["undefended_accuracy"] == (rows["none"]["accuracy"] >= 88.0)
         assert met["round_time_ratio"] == (rows[name]["round_time_ratio"] <= 1.10)

@@ -6,15 +6,38 @@ import pytest
 
 from fl_course.bench import paillier as bench
 
-TINY = ["--parties", "3", "--params", "130", "--key-bits", "512", "--allow-small-keys", "--workers", "1"]
+TINY = [
+    "--parties",
+    "3",
+    "--params",
+    "130",
+    "--key-bits",
+    "512",
+    "--allow-small-keys",
+    "--workers",
+    "1",
+]
 
 
-@pytest.mark.parametrize("extra", [["--naive-elements", "4"], ["--naive-elements", "500", "--single-core"]])
+@pytest.mark.parametrize(
+    "extra", [["--naive-elements", "4"], ["--naive-elements", "500", "--single-core"]]
+)
 def test_main_prints_one_json_object(capsys, extra):
     assert bench.main(TINY + extra) == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("naive_seconds", "naive_measured_elements", "packed_seconds", "speedup", "max_abs_error", "speedup_cpu",
-                "ciphertexts", "cores", "goals_met", "slots_per_ciphertext", "rerandomised"):
+    for key in (
+        "naive_seconds",
+        "naive_measured_elements",
+        "packed_seconds",
+        "speedup",
+        "max_abs_error",
+        "speedup_cpu",
+        "ciphertexts",
+        "cores",
+        "goals_met",
+        "slots_per_ciphertext",
+        "rerandomised",
+    ):
         assert key in result
     assert result["rerandomised"] is True
     assert result["tag_bits"] == 64
@@ -22,7 +45,9 @@ def test_main_prints_one_json_object(capsys, extra):
     assert result["max_abs_error"] <= 1e-6
     assert result["naive_max_abs_error"] <= 1e-9
     assert result["naive_measured_elements"] == 3 * min(int(extra[1]), 130)
-    assert result["ciphertexts"] == 3 * result["ciphertexts_per_party"] < result["naive_ciphertexts"]
+    assert (
+        result["ciphertexts"] == 3 * result["ciphertexts_per_party"] < result["naive_ciphertexts"]
+    )
     assert ("speedup_single_core" in result) == ("--single-core" in extra)
 
 

@@ -34,10 +34,14 @@ def test_prop31_single_sample_is_exact(d_in, d_out, seed):
     x = torch.randn(1, d_in, generator=gen)
     target = torch.randn(1, d_out, generator=gen)
     (layer(x) - target).pow(2).sum().backward()
-    assert torch.allclose(fc_input_from_gradients(layer.weight.grad, layer.bias.grad), x[0], atol=1e-4, rtol=1e-4)
+    assert torch.allclose(
+        fc_input_from_gradients(layer.weight.grad, layer.bias.grad), x[0], atol=1e-4, rtol=1e-4
+    )
 
 
-@pytest.mark.parametrize("gw,gb", [(torch.zeros(2, 3), torch.zeros(2)), (torch.zeros(2, 3), torch.zeros(3))])
+@pytest.mark.parametrize(
+    "gw,gb", [(torch.zeros(2, 3), torch.zeros(2)), (torch.zeros(2, 3), torch.zeros(3))]
+)
 def test_prop31_rejects_bad_gradients(gw, gb):
     with pytest.raises(ValueError):
         fc_input_from_gradients(gw, gb)
@@ -124,13 +128,22 @@ def test_indexed_adam_touches_only_batch_rows():
 
 def _vfl(n=6, batch=3, **kwargs):
     gen = torch.Generator().manual_seed(0)
-    return VerticalFL(torch.rand(n, 1, 28, 28, generator=gen), torch.arange(n), batch_size=batch, seed=0, **kwargs)
+    return VerticalFL(
+        torch.rand(n, 1, 28, 28, generator=gen), torch.arange(n), batch_size=batch, seed=0, **kwargs
+    )
 
 
 def test_cafe_runs_and_records_history():
     attack = Cafe(_vfl(), seed=0, progress=False)
     history = attack.run(12, eval_every=4)
-    assert {"iteration", "seconds", "train_loss_ratio", "psnr_mean", "psnr_min", "psnr_batch"} <= set(history.columns)
+    assert {
+        "iteration",
+        "seconds",
+        "train_loss_ratio",
+        "psnr_mean",
+        "psnr_min",
+        "psnr_batch",
+    } <= set(history.columns)
     assert attack.identified
     assert attack.fake_data.min() >= 0 and attack.fake_data.max() <= 1
     assert history["iteration"].iloc[-1] == 12
@@ -152,7 +165,9 @@ def test_cafe_on_hfl_with_defense_hook():
         return {n: g + 0.0 for n, g in grad.items()}
 
     data = [(torch.rand(4, 1, 28, 28), torch.arange(4)) for _ in range(2)]
-    attack = Cafe(HorizontalFL(data, batch_size=2, balanced=False, gradient_hook=hook, seed=0), progress=False)
+    attack = Cafe(
+        HorizontalFL(data, batch_size=2, balanced=False, gradient_hook=hook, seed=0), progress=False
+    )
     attack.run(3, eval_every=3)
     assert set(calls) <= {0, 1} and len(calls) >= 3
 
@@ -211,7 +226,7 @@ def test_inner_steps_take_k_data_steps_per_real_batch(k):
     visits = torch.zeros(6, dtype=torch.long)
     for idx in batches:
         visits[idx] += 1
-    assert len(calls) == 2                       # one real gradient per iteration
+    assert len(calls) == 2  # one real gradient per iteration
     assert attack._data_opt.t.tolist() == (k * visits).tolist()
 
 
@@ -227,8 +242,8 @@ def test_leakage_summary_against_trivial_guesses():
     close = leakage_summary(truth, truth + 0.01, truth.mean(0), seed=1)
     black = leakage_summary(truth, torch.zeros_like(truth), truth.mean(0), seed=1)
     assert close["n"] == 4 and close["psnr"] > close["trivial_psnr"] + 20
-    assert black["psnr"] <= black["trivial_psnr"] + 1e-6     # all-black is one of the trivial guesses
-    assert black["trivial_psnr"] == close["trivial_psnr"]    # same victims, same guesses
+    assert black["psnr"] <= black["trivial_psnr"] + 1e-6  # all-black is one of the trivial guesses
+    assert black["trivial_psnr"] == close["trivial_psnr"]  # same victims, same guesses
     with pytest.raises(ValueError):
         leakage_summary(truth, truth[:2], truth.mean(0))
 

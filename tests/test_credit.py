@@ -1,4 +1,5 @@
 """Tests for fl_course.credit: splits, scaling, SMOTE, party shares and the risk metrics."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,8 +73,10 @@ def test_smote_shrinks_neighbours_for_small_minorities():
     assert (credit.smote(df)["label"] == 0).sum() == 17
 
 
-@pytest.mark.parametrize("partitioner", [FractionPartitioner([0.25, 0.25, 0.5], seed=0),
-                                         DirichletPartitioner(3, alpha=0.5, seed=0)])
+@pytest.mark.parametrize(
+    "partitioner",
+    [FractionPartitioner([0.25, 0.25, 0.5], seed=0), DirichletPartitioner(3, alpha=0.5, seed=0)],
+)
 def test_split_parties_is_a_disjoint_cover(partitioner):
     df = _loans().assign(row=np.arange(400))
     parties = credit.split_parties(df, partitioner, ["9999", "9998", "10000"])
@@ -97,7 +100,11 @@ def test_ks_statistic_known_values():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 1), st.floats(0, 1, allow_nan=False)), min_size=4, max_size=60))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.floats(0, 1, allow_nan=False)), min_size=4, max_size=60
+    )
+)
 def test_ks_equals_two_sample_ks(pairs):
     y = np.array([p[0] for p in pairs])
     s = np.array([p[1] for p in pairs])
@@ -122,12 +129,15 @@ def test_class_report_and_evaluate():
     assert metrics["accuracy"] == pytest.approx(6 / 8)
 
 
-@pytest.mark.parametrize("y, s, message", [
-    ([1, 1, 1], [0.1, 0.2, 0.3], "both classes"),
-    ([0, 1], [0.1], "equally long"),
-    ([0, 2], [0.1, 0.2], "only 0"),
-    ([0, 1], [0.1, np.nan], "NaN"),
-])
+@pytest.mark.parametrize(
+    "y, s, message",
+    [
+        ([1, 1, 1], [0.1, 0.2, 0.3], "both classes"),
+        ([0, 1], [0.1], "equally long"),
+        ([0, 2], [0.1, 0.2], "only 0"),
+        ([0, 1], [0.1, np.nan], "NaN"),
+    ],
+)
 def test_metric_input_errors(y, s, message):
     with pytest.raises(ValueError, match=message):
         credit.evaluate(y, s)
@@ -146,14 +156,18 @@ def test_thesis_table_is_the_published_one():
 # --------------------------------------------------------------------------- federated scaling
 def test_federated_standardize_equals_pooled_scaling_without_pooling_rows():
     train, test = credit.stratified_split(_loans(600), seed=2)
-    banks = credit.split_parties(train, FractionPartitioner([0.1, 0.3, 0.6], seed=0), ["a", "b", "c"])
+    banks = credit.split_parties(
+        train, FractionPartitioner([0.1, 0.3, 0.6], seed=0), ["a", "b", "c"]
+    )
     scaled, s_test, s_train = credit.federated_standardize(banks, test, train)
     p_train, p_test = credit.standardize(train, test)
     assert np.allclose(s_train[["a", "b"]], p_train[["a", "b"]], atol=1e-10)
     assert np.allclose(s_test[["a", "b"]], p_test[["a", "b"]], atol=1e-10)
     assert np.allclose(pd.concat(scaled.values())[["a", "b"]].mean(), 0, atol=1e-10)
     moments = credit.party_moments(banks["a"])
-    assert list(moments.index) == ["n", "sum", "sum_sq"] and moments.loc["n", "a"] == len(banks["a"])
+    assert list(moments.index) == ["n", "sum", "sum_sq"] and moments.loc["n", "a"] == len(
+        banks["a"]
+    )
 
 
 def test_federated_standardize_errors_and_constant_features():
@@ -162,21 +176,24 @@ def test_federated_standardize_errors_and_constant_features():
     with pytest.raises(ValueError, match="same feature"):
         credit.federated_standardize({"a": _loans(10), "b": _loans(10).rename(columns={"a": "z"})})
     const = pd.DataFrame({"c": [2.0, 2.0, 2.0], "label": [0, 1, 1]})
-    scaled, = credit.federated_standardize({"x": const})
+    (scaled,) = credit.federated_standardize({"x": const})
     assert scaled["x"]["c"].tolist() == [0.0, 0.0, 0.0]
 
 
 # --------------------------------------------------------------------------- label skew and the study
 def test_class_share_partitioner_keeps_sizes_and_skews_labels():
     labels = np.array([0] * 200 + [1] * 800)
-    part = ClassSharePartitioner.with_sizes(labels, sizes=[0.25, 0.5, 0.25], minority=0,
-                                            minority_shares=[0.9, 0.05, 0.05], seed=1)
+    part = ClassSharePartitioner.with_sizes(
+        labels, sizes=[0.25, 0.5, 0.25], minority=0, minority_shares=[0.9, 0.05, 0.05], seed=1
+    )
     parts = part.split(labels)
     assert [len(p) for p in parts] == [250, 500, 250]
     assert [int((labels[p] == 0).sum()) for p in parts] == [180, 10, 10]
     assert sorted(np.concatenate(parts).tolist()) == list(range(1000))
     with pytest.raises(ValueError, match="too small"):
-        ClassSharePartitioner.with_sizes(labels, sizes=[0.1, 0.45, 0.45], minority=0, minority_shares=[0.9, 0.05, 0.05])
+        ClassSharePartitioner.with_sizes(
+            labels, sizes=[0.1, 0.45, 0.45], minority=0, minority_shares=[0.9, 0.05, 0.05]
+        )
     with pytest.raises(ValueError, match="sum to 1"):
         ClassSharePartitioner({0: [0.5, 0.6], 1: [0.5, 0.5]})
 
@@ -185,12 +202,21 @@ def test_distribution_study_and_gaps():
     df = _loans(600, bad=0.3)
     train, test = credit.stratified_split(df, seed=0)
     y = train["label"].to_numpy()
-    splits = {"even": lambda s: FractionPartitioner([0.5, 0.5], seed=s),
-              "skew": lambda s: ClassSharePartitioner.with_sizes(y, sizes=[0.5, 0.5], minority=0,
-                                                                 minority_shares=[1.0, 0.0], seed=s)}
-    study = credit.distribution_study(train, test, splits, {"full": {}, "E=3": {"batch_size": 64, "local_epochs": 3}},
-                                      homolr=dict(epochs=5, learning_rate=0.05, alpha=0.0), seeds=[0, 1, 2],
-                                      parties=["p", "q"])
+    splits = {
+        "even": lambda s: FractionPartitioner([0.5, 0.5], seed=s),
+        "skew": lambda s: ClassSharePartitioner.with_sizes(
+            y, sizes=[0.5, 0.5], minority=0, minority_shares=[1.0, 0.0], seed=s
+        ),
+    }
+    study = credit.distribution_study(
+        train,
+        test,
+        splits,
+        {"full": {}, "E=3": {"batch_size": 64, "local_epochs": 3}},
+        homolr=dict(epochs=5, learning_rate=0.05, alpha=0.0),
+        seeds=[0, 1, 2],
+        parties=["p", "q"],
+    )
     assert len(study) == 2 * 2 * 3 and set(study["regime"]) == {"full", "E=3"}
     assert study.set_index("split").loc["skew", "charged_off_rates"].iloc[0].endswith("/0%")
     gaps = credit.split_gaps(study, "even", ["skew"])
@@ -201,13 +227,22 @@ def test_distribution_study_and_gaps():
 
 
 def test_split_gap_verdicts_follow_the_numbers():
-    rows = [{"regime": "r", "split": s, "seed": k, "auc": a}
-            for k, (u, v) in enumerate([(0.70, 0.60), (0.71, 0.62), (0.69, 0.61)])
-            for s, a in (("u", u), ("v", v))]
+    rows = [
+        {"regime": "r", "split": s, "seed": k, "auc": a}
+        for k, (u, v) in enumerate([(0.70, 0.60), (0.71, 0.62), (0.69, 0.61)])
+        for s, a in (("u", u), ("v", v))
+    ]
     gaps = credit.split_gaps(pd.DataFrame(rows), "u", ["v"])
-    assert gaps.loc[("r", "v"), "effect"] == "u better" and gaps.loc[("r", "v"), "gap"] == pytest.approx(0.09)
-    noisy = [{**r, "auc": r["auc"] + (0.2 if r["split"] == "v" and r["seed"] == 0 else 0)} for r in rows]
-    assert credit.split_gaps(pd.DataFrame(noisy), "u", ["v"]).loc[("r", "v"), "effect"] == "no measurable effect"
+    assert gaps.loc[("r", "v"), "effect"] == "u better" and gaps.loc[
+        ("r", "v"), "gap"
+    ] == pytest.approx(0.09)
+    noisy = [
+        {**r, "auc": r["auc"] + (0.2 if r["split"] == "v" and r["seed"] == 0 else 0)} for r in rows
+    ]
+    assert (
+        credit.split_gaps(pd.DataFrame(noisy), "u", ["v"]).loc[("r", "v"), "effect"]
+        == "no measurable effect"
+    )
 
 
 def test_bootstrap_class_report_spread():
@@ -215,6 +250,10 @@ def test_bootstrap_class_report_spread():
     y = (rng.random(2000) > 0.2).astype(int)
     s = 0.3 * y + 0.7 * rng.random(2000)
     spread = credit.bootstrap_class_report(y, s, n=50, seed=1)
-    assert spread.shape == (2, 3) and (spread.to_numpy() > 0).all() and (spread.to_numpy() < 0.05).all()
+    assert (
+        spread.shape == (2, 3)
+        and (spread.to_numpy() > 0).all()
+        and (spread.to_numpy() < 0.05).all()
+    )
     with pytest.raises(ValueError, match="resamples"):
         credit.bootstrap_class_report(y, s, n=1)

@@ -90,7 +90,12 @@ def test_is_a_defense_with_a_readable_repr(name):
 
 @pytest.mark.parametrize(
     "bad, error",
-    [(None, TypeError), ({}, TypeError), ({"w": [1.0, 2.0]}, TypeError), ([torch.zeros(2)], TypeError)],
+    [
+        (None, TypeError),
+        ({}, TypeError),
+        ({"w": [1.0, 2.0]}, TypeError),
+        ([torch.zeros(2)], TypeError),
+    ],
 )
 def test_bad_updates_raise(bad, error):
     with pytest.raises(error, match="tensor|Tensor|dict"):
@@ -148,6 +153,8 @@ def test_soteria_runs_through_the_hfl_gradient_hook():
     assert len(shared) == 2
     width = hfl.model.fc1.in_features
     for (raw, data), out in zip(batches, shared):
-        assert int((out["fc1.weight"].abs().sum(0) == 0).sum()) >= width // 2  # half the features pruned
+        assert (
+            int((out["fc1.weight"].abs().sum(0) == 0).sum()) >= width // 2
+        )  # half the features pruned
         direct = soteria(raw, model=hfl.model, data=data)
         assert all(torch.equal(out[k], direct[k]) for k in raw)

@@ -32,8 +32,11 @@ def exact_gaussian_epsilon(sigma: float, delta: float) -> float:
     Balle & Wang (2018, Thm. 8): the mechanism is (ε, δ)-DP iff
     Φ(1/(2σ) − εσ) − e^ε Φ(−1/(2σ) − εσ) ≤ δ. This is the exact (tightest) ε.
     """
+
     def delta_at(eps):
-        return norm.cdf(1 / (2 * sigma) - eps * sigma) - math.exp(eps) * norm.cdf(-1 / (2 * sigma) - eps * sigma)
+        return norm.cdf(1 / (2 * sigma) - eps * sigma) - math.exp(eps) * norm.cdf(
+            -1 / (2 * sigma) - eps * sigma
+        )
 
     return brentq(lambda e: delta_at(e) - delta, 0.0, 500.0)
 
@@ -49,7 +52,9 @@ def tiny_batch(n=8, seed=0, scale=1.0):
 
 def batch_gradient(model, x, y):
     loss = torch.nn.functional.cross_entropy(model(x), y)
-    return dict(zip([n for n, _ in model.named_parameters()], torch.autograd.grad(loss, model.parameters())))
+    return dict(
+        zip([n for n, _ in model.named_parameters()], torch.autograd.grad(loss, model.parameters()))
+    )
 
 
 # --- the accountant -------------------------------------------------------------------------
@@ -150,7 +155,10 @@ def test_clipping_bounds_one_examples_influence_to_two_c_over_b():
 
 def test_dpsgd_noise_has_std_sigma_c_over_b():
     model = LogisticRegression(in_features=784, num_classes=10, seed=0)  # 7,850 noise draws
-    x, y = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 3])
+    x, y = (
+        torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
+        torch.tensor([0, 1, 2, 3]),
+    )
     dp = DPSGD(1.0, max_grad_norm=0.5, seed=1)
     names = [n for n, _ in model.named_parameters()]
     per = dp.per_example_gradients(model, x, y, names)
@@ -211,8 +219,17 @@ def tiny_clients(k=3, n=40):
 
 
 def run(mechanism, rounds=3, **kwargs):
-    sim = PrivateFedAvg(tiny_model, tiny_clients(), test_data=tiny_batch(n=30, seed=99), rounds=rounds, lr=0.1,
-                        batch_size=8, progress=False, mechanism=mechanism, **kwargs)
+    sim = PrivateFedAvg(
+        tiny_model,
+        tiny_clients(),
+        test_data=tiny_batch(n=30, seed=99),
+        rounds=rounds,
+        lr=0.1,
+        batch_size=8,
+        progress=False,
+        mechanism=mechanism,
+        **kwargs,
+    )
     return sim, sim.run()
 
 
@@ -243,10 +260,14 @@ def test_local_dpsgd_clips_each_example_inside_training():
     model = tiny_model()
     names = [n for n, _ in model.named_parameters()]
     per_example = DPSGD(1.0).per_example_gradients(model, x, y, names)
-    assert float(per_example.mean(0).norm()) > 100 * 0.01  # unclipped, the step would be 100× longer
+    assert (
+        float(per_example.mean(0).norm()) > 100 * 0.01
+    )  # unclipped, the step would be 100× longer
     mech.calibrate([40], batch_size=40, local_epochs=1)
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    update, _ = mech.local_update(model, start, (x, y), client=0, rnd=1, lr=1.0, momentum=0.0, weight_decay=0.0)
+    update, _ = mech.local_update(
+        model, start, (x, y), client=0, rnd=1, lr=1.0, momentum=0.0, weight_decay=0.0
+    )
     moved = float(flatten_update(update, names).norm())
     d = per_example.shape[1]
     assert moved <= 0.01 * (1 + 3 * mech.noise_multiplier * math.sqrt(d) / 40)
@@ -256,7 +277,9 @@ def test_dpfedavg_clips_each_client_update():
     mech = DPFedAvg(clip_norm=0.5, sample_rate=0.5, rounds=3, noise_multiplier=1.0)
     big = {"w": torch.full((100,), 1.0), "step": torch.tensor(3)}
     clipped = mech.client_hook(big, model=None, client=0, round=1)
-    assert abs(float(clipped["w"].norm()) - 0.5) < 1e-6 and torch.equal(clipped["step"], big["step"])
+    assert abs(float(clipped["w"].norm()) - 0.5) < 1e-6 and torch.equal(
+        clipped["step"], big["step"]
+    )
     small = {"w": torch.full((100,), 0.001)}
     assert torch.equal(mech.client_hook(small, model=None, client=0, round=1)["w"], small["w"])
 
@@ -270,7 +293,9 @@ def test_dpfedavg_noise_on_the_aggregate_has_std_z_s_over_qk():
 
 
 def test_dpfedavg_ledger_is_monotone_equal_across_clients_and_sampling_lowers_epsilon():
-    sim, history = run(DPFedAvg(clip_norm=1.0, sample_rate=0.5, rounds=3, noise_multiplier=1.0, seed=0))
+    sim, history = run(
+        DPFedAvg(clip_norm=1.0, sample_rate=0.5, rounds=3, noise_multiplier=1.0, seed=0)
+    )
     table = sim.ledger.table()
     assert (table.diff().iloc[1:] > 0).all().all()
     assert (table.nunique(axis=1) == 1).all()
@@ -308,7 +333,9 @@ def test_ledger_reports_zero_before_a_client_takes_part():
 
 
 def test_epsilon_for_psnr_finds_the_crossing_of_a_monotone_curve():
-    eps, trace = epsilon_for_psnr(lambda e: 10 + math.log(e), 12.0, low=0.1, high=1e4, evaluations=12)
+    eps, trace = epsilon_for_psnr(
+        lambda e: 10 + math.log(e), 12.0, low=0.1, high=1e4, evaluations=12
+    )
     assert math.exp(2) / 1.01 <= eps <= math.exp(2)
     assert len(trace) == 14
     with pytest.raises(ValueError, match="lower `low`"):
@@ -333,10 +360,11 @@ def test_identification_rate_respects_the_bound_and_rises_with_epsilon():
     assert loose >= 0.9  # almost no noise: the optimal attacker names the victim
 
 
-
 @pytest.mark.parametrize("sigma", [0.64, 1.0, 4.0])
 def test_package_exact_gaussian_epsilon_matches_the_closed_form_and_is_below_the_accountant(sigma):
     from fl_course.defenses.formal_dp import epsilon_spent, exact_gaussian_epsilon as package_exact
 
-    assert package_exact(sigma, 1e-5) == pytest.approx(exact_gaussian_epsilon(sigma, 1e-5), rel=1e-9)
+    assert package_exact(sigma, 1e-5) == pytest.approx(
+        exact_gaussian_epsilon(sigma, 1e-5), rel=1e-9
+    )
     assert package_exact(sigma, 1e-5) <= epsilon_spent(sigma, sample_rate=1.0, steps=1, delta=1e-5)

@@ -47,7 +47,9 @@ def test_slices_have_equal_risk(layers, s):
         return
     slices = equal_risk_slices(sizes, risks, s)
     assert len(slices) == s and slices[0][0] == 0 and slices[-1][1] == sum(sizes)
-    assert all(a < b for a, b in slices) and all(slices[i][1] == slices[i + 1][0] for i in range(s - 1))
+    assert all(a < b for a, b in slices) and all(
+        slices[i][1] == slices[i + 1][0] for i in range(s - 1)
+    )
     density = torch.cat([torch.full((n,), r / n, dtype=torch.float64) for n, r in layers])
     per_param = float(density.max())
     target = sum(risks) / s
@@ -62,7 +64,12 @@ def test_size_risk_gives_equal_sizes():
 
 @pytest.mark.parametrize(
     "sizes, risks, s, match",
-    [([10], [1.0], 0, "num_slices"), ([3], [1.0], 4, "non-empty"), ([10], [0.0], 2, "zero"), ([10, 3], [1.0], 2, "one risk")],
+    [
+        ([10], [1.0], 0, "num_slices"),
+        ([3], [1.0], 4, "non-empty"),
+        ([10], [0.0], 2, "zero"),
+        ([10, 3], [1.0], 2, "one risk"),
+    ],
 )
 def test_bad_slicing_raises(sizes, risks, s, match):
     with pytest.raises(ValueError, match=match):
@@ -108,7 +115,9 @@ def test_root_dataset_is_class_balanced():
         root_dataset(torch.rand(20, 1, 28, 28), torch.arange(20) % 10, per_class=3)
 
 
-@pytest.mark.parametrize("s, gamma, expected", [(10, 0.5, 5), (10, 0.05, 1), (7, 0.5, 3), (4, 1.0, 4)])
+@pytest.mark.parametrize(
+    "s, gamma, expected", [(10, 0.5, 5), (10, 0.05, 1), (7, 0.5, 3), (4, 1.0, 4)]
+)
 def test_number_of_perturbed_slices(lenet, s, gamma, expected):
     model, grad, root = lenet
     gd = GradDefense(root, num_slices=s, perturb_fraction=gamma, seed=0)
@@ -175,17 +184,24 @@ def test_mp_bounds_formula():
 def test_pure_noise_eigenvalues_fall_inside_the_bounds(q):
     sigma, w = 0.03, 200
     v = int(q * w)
-    noise = sigma * torch.randn(v, w, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    noise = sigma * torch.randn(
+        v, w, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     eig = torch.linalg.eigvalsh(torch.cov(noise.T))
     lo, hi = marchenko_pastur_bounds(sigma, q)
     assert float(eig.min()) > 0.8 * lo and float(eig.max()) < 1.1 * hi
-    assert float(eig.min()) < 1.3 * lo and float(eig.max()) > 0.9 * hi  # the bulk fills the interval
+    assert (
+        float(eig.min()) < 1.3 * lo and float(eig.max()) > 0.9 * hi
+    )  # the bulk fills the interval
 
 
 def test_compensation_recovers_a_low_rank_signal():
     g = torch.Generator().manual_seed(1)
     v, w, sigma = 600, 100, 0.01
-    signal = sum(0.03 * torch.outer(torch.randn(v, generator=g), torch.randn(w, generator=g)) for _ in range(3))
+    signal = sum(
+        0.03 * torch.outer(torch.randn(v, generator=g), torch.randn(w, generator=g))
+        for _ in range(3)
+    )
     noisy = signal + sigma * torch.randn(v, w, generator=g)
     comp = MarchenkoPasturCompensation(sigma=sigma, q=v / w)
     assert comp.matrix_shape(v * w) == (v, w)
@@ -210,7 +226,9 @@ def test_compensation_server_hook_averages_then_denoises():
 def test_compensation_noise_level_follows_clients_and_steps(lenet):
     gd = GradDefense(lenet[2], sigma=0.01)  # 3 of 10 slices perturbed
     assert gd.compensation(4).sigma == pytest.approx(0.01 * math.sqrt(0.3 / 4))
-    assert gd.compensation(1, lr=0.1, local_steps=8).sigma == pytest.approx(0.1 * 0.01 * math.sqrt(8 * 0.3))
+    assert gd.compensation(1, lr=0.1, local_steps=8).sigma == pytest.approx(
+        0.1 * 0.01 * math.sqrt(8 * 0.3)
+    )
 
 
 def test_compensation_paper_scale_is_the_authors_formula(lenet):
@@ -218,7 +236,9 @@ def test_compensation_paper_scale_is_the_authors_formula(lenet):
     gd = GradDefense(lenet[2], sigma=0.01)
     paper = gd.compensation(5, noise_scale="paper", lr=0.02, local_steps=7)
     assert paper.sigma == pytest.approx(0.01 * math.sqrt(5 * 0.3))
-    assert paper.sigma**2 == pytest.approx(5**2 * gd.compensation(5).sigma ** 2)  # K² × the derived variance
+    assert paper.sigma**2 == pytest.approx(
+        5**2 * gd.compensation(5).sigma ** 2
+    )  # K² × the derived variance
     with pytest.raises(ValueError, match="noise_scale"):
         gd.compensation(5, noise_scale="literal")
 
@@ -226,7 +246,11 @@ def test_compensation_paper_scale_is_the_authors_formula(lenet):
 def test_defaults_are_the_papers_table_ii_setting(lenet):
     gd = GradDefense(lenet[2])
     assert (gd.num_slices, gd.perturb_fraction, gd.sigma, gd.clip) == (10, 0.3, 0.01, False)
-    assert PAPER_PERTURB_FRACTION == {"DGA": 0.2, "GIA": 0.3} and PAPER_ROOT_SIZE == 100 and PAPER_Q == 6
+    assert (
+        PAPER_PERTURB_FRACTION == {"DGA": 0.2, "GIA": 0.3}
+        and PAPER_ROOT_SIZE == 100
+        and PAPER_Q == 6
+    )
     x, y = root_dataset(torch.rand(300, 1, 28, 28), torch.arange(300) % 10)
     assert len(y) == PAPER_ROOT_SIZE
 
@@ -244,8 +268,13 @@ def test_slice_report_accounts_for_every_slice(lenet):
 
 def test_compensation_accounts_for_momentum(lenet):
     gd = GradDefense(lenet[2], sigma=0.01)
-    assert gd.compensation(1, momentum=0.9).sigma == pytest.approx(gd.compensation(1).sigma)  # one step
-    ratio = gd.compensation(1, local_steps=2, momentum=0.5).sigma / gd.compensation(1, local_steps=2).sigma
+    assert gd.compensation(1, momentum=0.9).sigma == pytest.approx(
+        gd.compensation(1).sigma
+    )  # one step
+    ratio = (
+        gd.compensation(1, local_steps=2, momentum=0.5).sigma
+        / gd.compensation(1, local_steps=2).sigma
+    )
     assert ratio == pytest.approx(math.sqrt((1 + 1.5**2) / 2))
     with pytest.raises(ValueError, match="momentum"):
         gd.compensation(1, momentum=1.0)

@@ -14,10 +14,15 @@ def lenet():
     model = LeNetZhu(seed=0)
     x, y = torch.rand(1, 1, 28, 28), torch.tensor([2])
     names = [n for n, _ in model.named_parameters()]
-    return model, dict(zip(names, torch.autograd.grad(F.cross_entropy(model(x), y), model.parameters())))
+    return model, dict(
+        zip(names, torch.autograd.grad(F.cross_entropy(model(x), y), model.parameters()))
+    )
 
 
-@pytest.mark.parametrize("beta, t, p", [(0.125, 0, 1.0), (0.125, 8, 0.5), (0.125, 24, 0.25), (0.0, 100, 1.0), (1.0, 3, 0.25)])
+@pytest.mark.parametrize(
+    "beta, t, p",
+    [(0.125, 0, 1.0), (0.125, 8, 0.5), (0.125, 24, 0.25), (0.0, 100, 1.0), (1.0, 3, 0.25)],
+)
 def test_probability_schedule(beta, t, p):
     assert Outpost(beta=beta).probability(t) == pytest.approx(p)
 
@@ -83,7 +88,12 @@ def test_risk_is_capped_at_one():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"beta": -0.1}, "beta"), ({"phi": 120}, "phi"), ({"prune_base": -5}, "prune_base"), ({"noise_base": -1}, "noise_base")],
+    [
+        ({"beta": -0.1}, "beta"),
+        ({"phi": 120}, "phi"),
+        ({"prune_base": -5}, "prune_base"),
+        ({"noise_base": -1}, "noise_base"),
+    ],
 )
 def test_bad_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -108,4 +118,6 @@ def test_noise_to_gradient_is_risk_times_base_over_rms():
     table = noise_to_gradient(layer, grad, noise_base=0.8).set_index("layer")
     risk = parameter_risk(layer)
     assert table.loc["weight", "noise_to_gradient"] == pytest.approx(risk["weight"] * 0.8 / 0.5)
-    assert table.loc["bias", "noise_to_gradient"] == pytest.approx(risk["bias"] * 0.8 / math.sqrt(12.5))
+    assert table.loc["bias", "noise_to_gradient"] == pytest.approx(
+        risk["bias"] * 0.8 / math.sqrt(12.5)
+    )

@@ -8,8 +8,12 @@ def test_table_ii_mnist_values():
     assert gia["none"]["acc"] == 88.14 and dga["none"]["acc"] == 91.69
     assert gia["GradDefense"] == {"psnr": 9.83, "ssim": 4.9e-2, "acc": 86.87, "art": 9.07}
     assert dga["GradDefense"] == {"psnr": 9.41, "ssim": 4.6e-2, "acc": 90.43, "art": 8.45}
-    assert (gia["GC"]["acc"], gia["DP-Gaussian"]["acc"], gia["DP-Laplace"]["acc"], gia["Soteria"]["acc"]) == (
-        32.29, 10.46, 9.85, 84.09)
+    assert (
+        gia["GC"]["acc"],
+        gia["DP-Gaussian"]["acc"],
+        gia["DP-Laplace"]["acc"],
+        gia["Soteria"]["acc"],
+    ) == (32.29, 10.46, 9.85, 84.09)
 
 
 def test_table_iii_mnist_values():

@@ -6,7 +6,9 @@ from fl_course.defenses import Soteria, representation_scores
 from fl_course.models import ConvNet, LeNetZhu
 
 
-@pytest.mark.parametrize("model_fn, layer", [(lambda: LeNetZhu(seed=0), "fc"), (lambda: ConvNet(width=4, seed=0), "fc")])
+@pytest.mark.parametrize(
+    "model_fn, layer", [(lambda: LeNetZhu(seed=0), "fc"), (lambda: ConvNet(width=4, seed=0), "fc")]
+)
 @pytest.mark.parametrize("rate", [30.0, 80.0])
 def test_prunes_the_lowest_scoring_feature_columns(model_fn, layer, rate):
     model = model_fn()
@@ -41,10 +43,19 @@ def test_needs_model_and_data():
     with pytest.raises(ValueError, match="batch"):
         Soteria()(update, model=model)
     with pytest.raises(ValueError, match="layer"):
-        Soteria(layer="body.0")(update, model=model, data=(torch.rand(1, 1, 28, 28), torch.tensor([1])))
+        Soteria(layer="body.0")(
+            update, model=model, data=(torch.rand(1, 1, 28, 28), torch.tensor([1]))
+        )
 
 
-@pytest.mark.parametrize("kwargs, error", [({"prune_rate": 150}, ValueError), ({"max_samples": 0}, ValueError), ({"layer": 3}, TypeError)])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"prune_rate": 150}, ValueError),
+        ({"max_samples": 0}, ValueError),
+        ({"layer": 3}, TypeError),
+    ],
+)
 def test_bad_settings_raise(kwargs, error):
     with pytest.raises(error):
         Soteria(**kwargs)
@@ -58,12 +69,18 @@ def test_cached_ratios_give_the_same_update_as_a_fresh_defense():
     cached = Soteria(prune_rate=50)
     for batch in ([0, 1, 2], [2, 3, 4], [4, 5, 0], [1, 1, 5]):
         xb, yb = x[batch], y[batch]
-        grad = dict(zip(names, torch.autograd.grad(F.cross_entropy(model(xb), yb), model.parameters())))
+        grad = dict(
+            zip(names, torch.autograd.grad(F.cross_entropy(model(xb), yb), model.parameters()))
+        )
         fresh = Soteria(prune_rate=50)(grad, model=model, data=(xb, yb))
         again = cached(grad, model=model, data=(xb, yb))
         assert all(torch.allclose(fresh[k], again[k]) for k in grad)
     with torch.no_grad():
         next(model.parameters()).mul_(0.5)  # new features: the cached ratios must not be reused
-    grad = dict(zip(names, torch.autograd.grad(F.cross_entropy(model(x[:3]), y[:3]), model.parameters())))
+    grad = dict(
+        zip(names, torch.autograd.grad(F.cross_entropy(model(x[:3]), y[:3]), model.parameters()))
+    )
     fresh = Soteria(prune_rate=50)(grad, model=model, data=(x[:3], y[:3]))
-    assert all(torch.equal(fresh[k], cached(grad, model=model, data=(x[:3], y[:3]))[k]) for k in grad)
+    assert all(
+        torch.equal(fresh[k], cached(grad, model=model, data=(x[:3], y[:3]))[k]) for k in grad
+    )

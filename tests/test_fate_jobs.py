@@ -1,4 +1,5 @@
 """Unit tests for fl_course.fate.jobs that need no running service (parsing, CSV format, checks)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,11 +17,14 @@ def test_party_csv_format(tmp_path):
     assert lines[1] == "0,1,0.5,2"
 
 
-@pytest.mark.parametrize("frame, message", [
-    (pd.DataFrame({"a": [0.5, 1.5]}), "label"),
-    (pd.DataFrame({"a": [np.nan, 1.0], "label": [0, 1]}), "NaN"),
-    (pd.DataFrame({"a": [1.0], "label": [1]}), "at least 2 rows"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({"a": [0.5, 1.5]}), "label"),
+        (pd.DataFrame({"a": [np.nan, 1.0], "label": [0, 1]}), "NaN"),
+        (pd.DataFrame({"a": [1.0], "label": [1]}), "at least 2 rows"),
+    ],
+)
 def test_party_csv_errors(tmp_path, frame, message):
     with pytest.raises(ValueError, match=message):
         jobs.write_party_csv(frame, tmp_path / "q.csv")
@@ -55,14 +59,20 @@ def test_homo_lr_pipeline_dag():
     """The DAG has the thesis' roles, full batch, zero init, and a guest-only test reader."""
     from ruamel.yaml import YAML
 
-    pipeline, names = jobs.homo_lr_pipeline({"9999": "g", "9998": "h1", "10000": "h2"}, namespace="n",
-                                            test_table="test", arbiter="10000", epochs=7, alpha=1.0)
+    pipeline, names = jobs.homo_lr_pipeline(
+        {"9999": "g", "9998": "h1", "10000": "h2"},
+        namespace="n",
+        test_table="test",
+        arbiter="10000",
+        epochs=7,
+        alpha=1.0,
+    )
     pipeline.compile()
     dag = YAML(typ="safe").load(pipeline.get_dag())["dag"]
     roles = {p["role"]: p["party_id"] for p in dag["parties"]}
     assert roles == {"guest": ["9999"], "host": ["9998", "10000"], "arbiter": ["10000"]}
     params = dag["tasks"]["homo_lr_0"]["parameters"]
-    assert params["epochs"] == 7 and params["batch_size"] == 2 ** 30
+    assert params["epochs"] == 7 and params["batch_size"] == 2**30
     assert params["optimizer"]["method"] == "rmsprop" and params["optimizer"]["alpha"] == 1.0
     assert params["init_param"]["method"] == "zeros"
     assert names == {"model": "homo_lr_0", "evaluation": "evaluation_0"}
@@ -70,11 +80,22 @@ def test_homo_lr_pipeline_dag():
 
 
 def test_metrics_frame_flattens_fate_output():
-    raw = [{"data": {"homo_lr_0": {
-        "train_set": [{"metric": "auc", "val": 0.75}, [{"metric": "ks", "val": 0.4},
-                                                        {"metric": "ks_table", "val": {"cuts": [0.1]}}]],
-        "validate_set": [{"metric": "auc", "val": 0.77}],
-    }}}]
+    raw = [
+        {
+            "data": {
+                "homo_lr_0": {
+                    "train_set": [
+                        {"metric": "auc", "val": 0.75},
+                        [
+                            {"metric": "ks", "val": 0.4},
+                            {"metric": "ks_table", "val": {"cuts": [0.1]}},
+                        ],
+                    ],
+                    "validate_set": [{"metric": "auc", "val": 0.77}],
+                }
+            }
+        }
+    ]
     frame = jobs._metrics_frame(raw)
     assert frame.to_dict("records") == [
         {"task": "homo_lr_0", "dataset": "train_set", "metric": "auc", "value": 0.75},
@@ -85,16 +106,30 @@ def test_metrics_frame_flattens_fate_output():
 
 
 def test_model_weights_reads_fate_state_dict():
-    model = {"output_model": {"param": {"model": {"feature_num": 2, "state_dict": {
-        "models.0.weight": [[0.5, -1.0]], "models.0.bias": [0.25]}}}}}
+    model = {
+        "output_model": {
+            "param": {
+                "model": {
+                    "feature_num": 2,
+                    "state_dict": {"models.0.weight": [[0.5, -1.0]], "models.0.bias": [0.25]},
+                }
+            }
+        }
+    }
     weights, bias = jobs.model_weights(model)
     assert weights.tolist() == [0.5, -1.0] and bias == 0.25
     assert jobs.model_weights(None) is None and jobs.model_weights({"x": 1}) is None
 
 
 def test_scores_select_and_order_rows():
-    preds = pd.DataFrame({"id": [2, 0, 1, 0], "label": [1, 0, 1, 1], "predict_score": [0.9, 0.1, 0.8, 0.7],
-                          "type": ["validate_set", "validate_set", "validate_set", "train_set"]})
+    preds = pd.DataFrame(
+        {
+            "id": [2, 0, 1, 0],
+            "label": [1, 0, 1, 1],
+            "predict_score": [0.9, 0.1, 0.8, 0.7],
+            "type": ["validate_set", "validate_set", "validate_set", "train_set"],
+        }
+    )
     result = jobs.JobResult("j", "success", 1.0, pd.DataFrame(), pd.DataFrame(), preds)
     assert result.scores()["predict_score"].tolist() == [0.1, 0.8, 0.9]
     assert result.scores("train_set")["predict_score"].tolist() == [0.7]
@@ -121,7 +156,6 @@ def service_down(tmp_path, monkeypatch):
     """Point the helpers at a real closed port (through up's state file in a scratch FATE home)."""
     import json
 
-    from fl_course.fate import service
 
     home = tmp_path / "fate"
     home.mkdir()
@@ -140,7 +174,9 @@ def _down_calls():
         "submit_homo_lr": lambda: jobs.submit_homo_lr({"9999": "a", "10000": "b"}, namespace="n"),
         "submit_pipeline": lambda: jobs.submit_pipeline(object(), output_task="x"),
         "wait_for": lambda: jobs.wait_for(job, progress=False),
-        "run_homo_lr": lambda: jobs.run_homo_lr({"9999": "a", "10000": "b"}, namespace="n", progress=False),
+        "run_homo_lr": lambda: jobs.run_homo_lr(
+            {"9999": "a", "10000": "b"}, namespace="n", progress=False
+        ),
         "task_table": lambda: jobs.task_table("j"),
         "job_report": lambda: jobs.job_report("j"),
     }
@@ -169,7 +205,10 @@ class _RefusingFlow:
         return self
 
     def __call__(self, *args, **kwargs):
-        return {"code": 100, "retmsg": "Connection refused, Please check if the fate flow service is started"}
+        return {
+            "code": 100,
+            "retmsg": "Connection refused, Please check if the fate flow service is started",
+        }
 
 
 def test_service_dying_during_a_wait_is_named_not_reported_as_hung():
@@ -182,7 +221,11 @@ def test_service_dying_during_a_wait_is_named_not_reported_as_hung():
 def test_a_missing_table_is_not_a_service_error():
     class NoTable:
         ip, port = "127.0.0.1", 9380
-        table = type("T", (), {"query": staticmethod(lambda **k: {"code": 7001, "message": "No found table"})})
+        table = type(
+            "T",
+            (),
+            {"query": staticmethod(lambda **k: {"code": 7001, "message": "No found table"})},
+        )
 
     assert jobs.table_exists("n", "t", flow=NoTable()) is False
 

@@ -5,13 +5,13 @@ service. The integration test (``-m fate``) starts the real FATE Flow service if
 running, runs one small two-party HomoLR job through fate_client, and stops the service only if
 it started it.
 """
+
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from fl_course.fate import jobs, service
@@ -33,13 +33,21 @@ def test_home_follows_env_and_repo(scratch_home, monkeypatch):
     assert service.fate_home() == scratch_home.resolve()
     monkeypatch.delenv("FL_COURSE_FATE_HOME")
     root = service.repo_root()
-    assert service.fate_home() == (root / ".fate" if root else service.Path.home() / ".cache" / "fl_course" / "fate")
+    assert service.fate_home() == (
+        root / ".fate" if root else service.Path.home() / ".cache" / "fl_course" / "fate"
+    )
 
 
-@pytest.mark.parametrize("host, port, grpc, message", [
-    ("", 9380, 9360, "host"), ("127.0.0.1", 0, 9360, "port"), ("127.0.0.1", 9380, 70000, "grpc_port"),
-    ("127.0.0.1", 9380, 9380, "differ"), ("127.0.0.1", "9380", 9360, "port"),
-])
+@pytest.mark.parametrize(
+    "host, port, grpc, message",
+    [
+        ("", 9380, 9360, "host"),
+        ("127.0.0.1", 0, 9360, "port"),
+        ("127.0.0.1", 9380, 70000, "grpc_port"),
+        ("127.0.0.1", 9380, 9380, "differ"),
+        ("127.0.0.1", "9380", 9360, "port"),
+    ],
+)
 def test_bad_addresses(scratch_home, host, port, grpc, message):
     with pytest.raises(ValueError, match=message):
         service.up(host, port, grpc, progress=False)
@@ -64,23 +72,37 @@ def test_port_owner_finds_this_process():
         sock.listen()
         owner = service.port_owner(sock.getsockname()[1])
     import os
+
     assert owner.startswith(f"pid {os.getpid()}") or "cannot inspect" in owner
 
 
 def test_pip_sources_are_passed_to_uv(monkeypatch):
-    out = ("global.extra-index-url='file:///a/simple file:///b/simple'\n"
-           "global.find-links='/opt/wheels'\n:env:.find-links='/opt/wheels'\nglobal.timeout='60'\n")
-    monkeypatch.setattr(service.subprocess, "run",
-                        lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=out, stderr=""))
-    assert service._pip_sources() == ["--extra-index-url", "file:///a/simple", "--extra-index-url",
-                                      "file:///b/simple", "--find-links", "/opt/wheels"]
+    out = (
+        "global.extra-index-url='file:///a/simple file:///b/simple'\n"
+        "global.find-links='/opt/wheels'\n:env:.find-links='/opt/wheels'\nglobal.timeout='60'\n"
+    )
+    monkeypatch.setattr(
+        service.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=out, stderr=""),
+    )
+    assert service._pip_sources() == [
+        "--extra-index-url",
+        "file:///a/simple",
+        "--extra-index-url",
+        "file:///b/simple",
+        "--find-links",
+        "/opt/wheels",
+    ]
 
 
 def test_install_failure_shows_the_resolver_message(scratch_home, monkeypatch):
     def fake_run(cmd, **kwargs):
         if "pip" in cmd and "install" in cmd:
-            kwargs["stdout"].write("  x No solution found when resolving dependencies:\n"
-                                   "  -> typing-extensions==4.8.0 conflicts\n")
+            kwargs["stdout"].write(
+                "  x No solution found when resolving dependencies:\n"
+                "  -> typing-extensions==4.8.0 conflicts\n"
+            )
             return subprocess.CompletedProcess(cmd, 1)
         return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
 
@@ -94,16 +116,25 @@ def test_install_failure_shows_the_resolver_message(scratch_home, monkeypatch):
 def test_status_and_down_when_nothing_runs(scratch_home):
     port = _free_port()
     st = service.status("127.0.0.1", port)
-    assert st["running"] is False and st["ours"] is False and st["log"].startswith(str(scratch_home))
+    assert (
+        st["running"] is False and st["ours"] is False and st["log"].startswith(str(scratch_home))
+    )
     assert service.down(progress=False) is False
 
 
 def test_command_line_status_and_down(scratch_home):
     port = str(_free_port())
-    status = subprocess.run([sys.executable, "-m", "fl_course.fate", "status", "--port", port],
-                            capture_output=True, text=True)
-    assert status.returncode == 3 and "not running" in status.stdout and "server log" in status.stdout
-    down = subprocess.run([sys.executable, "-m", "fl_course.fate", "down"], capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "fl_course.fate", "status", "--port", port],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        status.returncode == 3 and "not running" in status.stdout and "server log" in status.stdout
+    )
+    down = subprocess.run(
+        [sys.executable, "-m", "fl_course.fate", "down"], capture_output=True, text=True
+    )
     assert down.returncode == 0
 
 
@@ -119,7 +150,11 @@ def _fake_fate(monkeypatch, tmp_path, body: str):
 
 
 def test_server_dying_at_start_shows_its_log(scratch_home, monkeypatch, tmp_path):
-    _fake_fate(monkeypatch, tmp_path, "import sys\nprint('sqlite3.OperationalError: database is locked')\nsys.exit(3)\n")
+    _fake_fate(
+        monkeypatch,
+        tmp_path,
+        "import sys\nprint('sqlite3.OperationalError: database is locked')\nsys.exit(3)\n",
+    )
     with pytest.raises(service.FateServiceError) as err:
         service.up("127.0.0.1", _free_port(), _free_port(), progress=False, timeout=60)
     assert "exited with code 3" in str(err.value) and "database is locked" in str(err.value)
@@ -127,7 +162,9 @@ def test_server_dying_at_start_shows_its_log(scratch_home, monkeypatch, tmp_path
 
 
 def test_server_that_never_answers_is_stopped(scratch_home, monkeypatch, tmp_path):
-    _fake_fate(monkeypatch, tmp_path, "import time\nprint('starting', flush=True)\ntime.sleep(600)\n")
+    _fake_fate(
+        monkeypatch, tmp_path, "import time\nprint('starting', flush=True)\ntime.sleep(600)\n"
+    )
     with pytest.raises(service.FateServiceError, match="did not answer"):
         service.up("127.0.0.1", _free_port(), _free_port(), progress=False, timeout=3)
     assert service.down(progress=False) is False  # nothing left behind
@@ -165,7 +202,9 @@ def test_lifecycle_with_a_stand_in_server(scratch_home, monkeypatch, tmp_path):
 
 
 def _stand_in(port: int, version: str | None) -> str:
-    reply = ("{'code': 0, 'data': {'flow': {'version': %r}}}" % version) if version else "{'code': 404}"
+    reply = (
+        ("{'code': 0, 'data': {'flow': {'version': %r}}}" % version) if version else "{'code': 404}"
+    )
     return (
         "import http.server, json\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -200,13 +239,18 @@ def test_a_service_that_is_not_fate_flow_2_2_is_refused(scratch_home, tmp_path, 
         other.wait(10)
 
 
-def test_children_of_a_server_that_crashes_while_starting_are_reaped(scratch_home, monkeypatch, tmp_path):
+def test_children_of_a_server_that_crashes_while_starting_are_reaped(
+    scratch_home, monkeypatch, tmp_path
+):
     marker = tmp_path / "child.pid"
-    _fake_fate(monkeypatch, tmp_path,
-               "import subprocess, sys, time\n"
-               "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
-               f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
-               "time.sleep(1)\nsys.exit(4)\n")
+    _fake_fate(
+        monkeypatch,
+        tmp_path,
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(1)\nsys.exit(4)\n",
+    )
     with pytest.raises(service.FateServiceError, match="exited with code 4"):
         service.up("127.0.0.1", _free_port(), _free_port(), progress=False, timeout=60)
     assert not service._alive(int(marker.read_text()))
@@ -214,11 +258,18 @@ def test_children_of_a_server_that_crashes_while_starting_are_reaped(scratch_hom
 
 def test_children_left_by_a_server_that_crashed_earlier_are_reaped(scratch_home):
     """A crashed server's task processes stay in its session: `down` (and `up`) stop them."""
-    crashed = subprocess.Popen([sys.executable, "-c",
-                                "import subprocess, sys; "
-                                "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
-                                "print(c.pid, flush=True)"],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    crashed = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; "
+            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+            "print(c.pid, flush=True)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     child = int(crashed.stdout.readline())
     crashed.wait(10)
     assert service._alive(child) and not service._alive(crashed.pid)
@@ -247,17 +298,28 @@ def test_real_two_party_homo_lr_job(fate_service):
     sample = pd.concat([loans[loans["label"] == c].sample(300, random_state=0) for c in (0, 1)])
     (train,) = credit.standardize(sample.reset_index(drop=True))
     guest, host = train.iloc[::2], train.iloc[1::2]
-    uploaded = jobs.upload_tables({"it_guest": guest, "it_host": host}, namespace="fl_course_test",
-                                  timeout=1500, progress=False)
+    uploaded = jobs.upload_tables(
+        {"it_guest": guest, "it_host": host},
+        namespace="fl_course_test",
+        timeout=1500,
+        progress=False,
+    )
     assert uploaded["exists"].all()
 
     assert service.flow_version().startswith("2.2.")
     with pytest.raises(ValueError, match="no table"):
         jobs.run_homo_lr({"9999": "it_guest", "10000": "it_missing"}, namespace="fl_course_test")
 
-    result = jobs.run_homo_lr({"9999": "it_guest", "10000": "it_host"}, namespace="fl_course_test",
-                              arbiter="10000", epochs=5, learning_rate=0.05, alpha=0.01,
-                              timeout=1500, progress=False)
+    result = jobs.run_homo_lr(
+        {"9999": "it_guest", "10000": "it_host"},
+        namespace="fl_course_test",
+        arbiter="10000",
+        epochs=5,
+        learning_rate=0.05,
+        alpha=0.01,
+        timeout=1500,
+        progress=False,
+    )
     assert result.status == "success" and result.job_id
     assert set(result.tasks["status"]) == {"success"}
     scores = result.scores("train_set")

@@ -74,8 +74,9 @@ def test_hooks_see_and_change_updates():
         return {k: torch.zeros_like(v) for k, v in update.items()}
 
     steps = []
-    sim = _sim(rounds=2, client_hook=client_hook,
-               step_hook=lambda model, **kw: steps.append(kw["step"]))
+    sim = _sim(
+        rounds=2, client_hook=client_hook, step_hook=lambda model, **kw: steps.append(kw["step"])
+    )
     before = {k: v.clone() for k, v in sim.model.state_dict().items()}
     sim.run()
     assert sorted(seen) == [(c, r, 40) for c in range(3) for r in (1, 2)]
@@ -104,14 +105,17 @@ def test_client_failure_names_client_and_round():
         _sim(client_hook=broken).run()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(fraction=0.0), "fraction"),
-    (dict(fraction=1.5), "fraction"),
-    (dict(rounds=0), "rounds"),
-    (dict(local_epochs=1.5), "local_epochs"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(lr=-1.0), "lr"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(fraction=0.0), "fraction"),
+        (dict(fraction=1.5), "fraction"),
+        (dict(rounds=0), "rounds"),
+        (dict(local_epochs=1.5), "local_epochs"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(lr=-1.0), "lr"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         _sim(**kwargs)

@@ -1,4 +1,5 @@
 """Tests for fl_course.homolr, the local re-implementation of FATE 2.x HomoLR."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,9 @@ def _data(n=300, seed=0):
 @pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adam", "adagrad"])
 def test_learns_a_linear_rule(optimizer):
     X, y = _data()
-    model = HomoLR(epochs=60, optimizer=optimizer, learning_rate=0.1, alpha=0.0).fit([(X[:150], y[:150]), (X[150:], y[150:])])
+    model = HomoLR(epochs=60, optimizer=optimizer, learning_rate=0.1, alpha=0.0).fit(
+        [(X[:150], y[:150]), (X[150:], y[150:])]
+    )
     assert ((model.predict_proba(X) > 0.5) == y).mean() > 0.9
     assert model.history_["loss"].iloc[-1] < model.history_["loss"].iloc[0]
 
@@ -58,11 +61,19 @@ def test_weights_follow_party_sizes():
     assert np.allclose(fed, (30 * wa + 60 * wb) / 90, atol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"optimizer": "lbfgs"}, "optimizer"),
-    ({"learning_rate": 0}, "learning_rate"), ({"alpha": -1}, "alpha"), ({"penalty": "l3"}, "penalty"),
-    ({"max_grad_norm": -1}, "max_grad_norm"), ({"local_epochs": 0}, "local_epochs"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"alpha": -1}, "alpha"),
+        ({"penalty": "l3"}, "penalty"),
+        ({"max_grad_norm": -1}, "max_grad_norm"),
+        ({"local_epochs": 0}, "local_epochs"),
+    ],
+)
 def test_constructor_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HomoLR(**kwargs)

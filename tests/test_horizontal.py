@@ -62,7 +62,11 @@ def test_hook_and_update():
 
 @pytest.mark.parametrize(
     "kwargs,err",
-    [({"batch_size": 9}, ValueError), ({"lr": -0.1}, ValueError), ({"batch_size": 2, "gradient_hook": "x"}, TypeError)],
+    [
+        ({"batch_size": 9}, ValueError),
+        ({"lr": -0.1}, ValueError),
+        ({"batch_size": 2, "gradient_hook": "x"}, TypeError),
+    ],
 )
 def test_rejects_bad_settings(kwargs, err):
     with pytest.raises(err):
@@ -77,4 +81,7 @@ def test_rejects_empty_clients():
 def test_device_defaults_to_the_cpu_at_ci_scale(monkeypatch):
     monkeypatch.delenv("FL_COURSE_SCALE", raising=False)
     assert HorizontalFL(_clients(), batch_size=2, seed=0).images.device.type == "cpu"
-    assert HorizontalFL(_clients(), batch_size=2, seed=0, device="cpu").model.fc1.weight.device.type == "cpu"
+    assert (
+        HorizontalFL(_clients(), batch_size=2, seed=0, device="cpu").model.fc1.weight.device.type
+        == "cpu"
+    )

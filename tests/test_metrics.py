@@ -96,7 +96,10 @@ def test_properties_symmetry_and_bounds(seed, noise):
         (lambda: psnr(torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4), data_range=0), ValueError),
         (lambda: mse(torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4), reduction="sum"), ValueError),
         (lambda: ssim(torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)), ValueError),
-        (lambda: ssim(torch.zeros(1, 1, 16, 16), torch.ones(1, 1, 16, 16), window_size=4), ValueError),
+        (
+            lambda: ssim(torch.zeros(1, 1, 16, 16), torch.ones(1, 1, 16, 16), window_size=4),
+            ValueError,
+        ),
     ],
 )
 def test_bad_input(call, error):

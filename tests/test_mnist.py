@@ -36,8 +36,7 @@ def fresh(monkeypatch, tmp_path):
 
 
 def _write_idx(path, array):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape)
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
@@ -112,7 +111,9 @@ def test_download_refuses_wrong_checksum(tmp_path):
     source = tmp_path / "source.bin"
     source.write_bytes(b"not mnist")
     with pytest.raises(OSError, match="md5"):
-        download([source.as_uri()], tmp_path / "out" / "file.gz", FILES["t10k-labels-idx1-ubyte.gz"])
+        download(
+            [source.as_uri()], tmp_path / "out" / "file.gz", FILES["t10k-labels-idx1-ubyte.gz"]
+        )
     assert not any((tmp_path / "out").iterdir())  # nothing half-written is left behind
 
 
@@ -122,14 +123,17 @@ def _shared_copy(official, fresh):
     return folder
 
 
-@pytest.mark.parametrize("fault, message", [
-    ("empty", "empty"),
-    ("corrupt-gzip", "not a readable gzip"),
-    ("header-only", "only an IDX header"),
-    ("wrong-shape", "not N x 28 x 28"),
-    ("bad-labels", "digits 0-9"),
-    ("count-mismatch", "labels"),
-])
+@pytest.mark.parametrize(
+    "fault, message",
+    [
+        ("empty", "empty"),
+        ("corrupt-gzip", "not a readable gzip"),
+        ("header-only", "only an IDX header"),
+        ("wrong-shape", "not N x 28 x 28"),
+        ("bad-labels", "digits 0-9"),
+        ("count-mismatch", "labels"),
+    ],
+)
 def test_every_fault_names_the_file_and_the_problem(official, fresh, monkeypatch, fault, message):
     folder = _shared_copy(official, fresh)
     images, labels = folder / TEST_FILES[0], folder / TEST_FILES[1]
@@ -139,7 +143,11 @@ def test_every_fault_names_the_file_and_the_problem(official, fresh, monkeypatch
     elif fault == "corrupt-gzip":
         images.write_bytes(images.read_bytes()[:1000])
     elif fault == "header-only":
-        images.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28))))
+        images.write_bytes(
+            gzip.compress(
+                bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28))
+            )
+        )
     elif fault == "wrong-shape":
         _write_idx(images, np.zeros((10000, 14, 56)))
     elif fault == "bad-labels":

@@ -3,7 +3,15 @@
 import pytest
 import torch
 
-from fl_course.models import MLP, ConvNet, LeNetZhu, LogisticRegression, PooledConvNet, ResNetSmall, SmallCNN
+from fl_course.models import (
+    MLP,
+    ConvNet,
+    LeNetZhu,
+    LogisticRegression,
+    PooledConvNet,
+    ResNetSmall,
+    SmallCNN,
+)
 
 ALL = [LogisticRegression, MLP, SmallCNN, LeNetZhu, ConvNet, PooledConvNet, ResNetSmall]
 

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fl_course.secure import EncryptedVector, PackedPaillier, SlotLayout, fingerprint, generate_keypair
+from fl_course.secure import (
+    EncryptedVector,
+    PackedPaillier,
+    SlotLayout,
+    fingerprint,
+    generate_keypair,
+)
 
 MAX_ABS = 32.0
 
@@ -40,22 +46,34 @@ value = st.one_of(finite, st.sampled_from([0.0, -0.0, MAX_ABS, -MAX_ABS, 1e-9, -
 def party_vectors(draw, max_parties=6, max_length=70):
     parties = draw(st.integers(1, max_parties))
     length = draw(st.integers(1, max_length))
-    return [np.array(draw(st.lists(value, min_size=length, max_size=length))) for _ in range(parties)]
+    return [
+        np.array(draw(st.lists(value, min_size=length, max_size=length))) for _ in range(parties)
+    ]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(vectors=party_vectors())
 def test_decrypted_sum_over_k_is_the_mean(teaching_keys, vectors):
     public_key, private_key = teaching_keys
     scheme = teaching_scheme(public_key)
     total = sum(scheme.encrypt(v) for v in vectors)
     assert total.weight == len(vectors)
-    np.testing.assert_allclose(total.decrypt(private_key), np.mean(vectors, axis=0), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(total.decrypt(private_key) * total.weight, np.sum(vectors, axis=0), rtol=0,
-                               atol=1e-6 * len(vectors))
+    np.testing.assert_allclose(
+        total.decrypt(private_key), np.mean(vectors, axis=0), rtol=0, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        total.decrypt(private_key) * total.weight,
+        np.sum(vectors, axis=0),
+        rtol=0,
+        atol=1e-6 * len(vectors),
+    )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(vectors=party_vectors(max_parties=4, max_length=40), data=st.data())
 def test_integer_weights_give_the_weighted_mean(teaching_keys, vectors, data):
     public_key, private_key = teaching_keys
@@ -75,7 +93,9 @@ def test_full_size_key_with_process_pool(keys, length):
     vectors[0][0] = -MAX_ABS
     total = sum(scheme.encrypt(v) for v in vectors)
     assert len(total.ciphertexts) == -(-length // scheme.layout.slots)
-    np.testing.assert_allclose(total.decrypt(private_key), np.mean(vectors, axis=0), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        total.decrypt(private_key), np.mean(vectors, axis=0), rtol=0, atol=1e-6
+    )
 
 
 def test_layout_of_a_2048_bit_key_packs_62_slots(keys):
@@ -126,7 +146,9 @@ def test_out_of_range_values_are_refused(teaching_keys, values, error, match):
     public_key, private_key = teaching_keys
     scheme = teaching_scheme(public_key)
     if error is None:
-        np.testing.assert_allclose(scheme.encrypt(values).decrypt(private_key), np.ravel(values), atol=1e-6)
+        np.testing.assert_allclose(
+            scheme.encrypt(values).decrypt(private_key), np.ravel(values), atol=1e-6
+        )
     else:
         with pytest.raises(error, match=match):
             scheme.encrypt(values)
@@ -200,7 +222,12 @@ def _reseal(payload):
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        (lambda p: p["ciphertexts"].__setitem__(0, format(int(p["ciphertexts"][0], 16) + 1, "x")), "modified"),
+        (
+            lambda p: p["ciphertexts"].__setitem__(
+                0, format(int(p["ciphertexts"][0], 16) + 1, "x")
+            ),
+            "modified",
+        ),
         (lambda p: p.__setitem__("weight", 2), "modified"),
         (lambda p: (p.__setitem__("weight", 99), _reseal(p)), "headroom"),
         (lambda p: (p["ciphertexts"].pop(), _reseal(p)), "ciphertexts"),
@@ -209,7 +236,16 @@ def _reseal(payload):
         (lambda p: (p["layout"].__setitem__("frac_bits", 20), _reseal(p)), "layout"),
         (lambda p: p.__setitem__("format", "pickle"), "not a"),
     ],
-    ids=["ciphertext", "weight", "weight-resealed", "count", "invalid-ct", "key", "layout", "format"],
+    ids=[
+        "ciphertext",
+        "weight",
+        "weight-resealed",
+        "count",
+        "invalid-ct",
+        "key",
+        "layout",
+        "format",
+    ],
 )
 def test_tampered_payload_is_rejected(keys, change, match):
     scheme = PackedPaillier(keys[0], max_weight=6, workers=1)
@@ -218,7 +254,9 @@ def test_tampered_payload_is_rejected(keys, change, match):
         scheme.vector_from_json(_edit(text, change))
 
 
-@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"format": "fl_course.secure.EncryptedVector"}'])
+@pytest.mark.parametrize(
+    "text", ["", "not json", "[1, 2]", '{"format": "fl_course.secure.EncryptedVector"}']
+)
 def test_malformed_payload_is_rejected(keys, text):
     scheme = PackedPaillier(keys[0], workers=1)
     with pytest.raises(ValueError):
@@ -237,7 +275,11 @@ def test_layout_decode_detects_overflowed_slot():
 
 @pytest.mark.parametrize(
     ("kwargs", "error"),
-    [({"plaintext_bits": 8}, ValueError), ({"frac_bits": -1}, ValueError), ({"max_weight": 1.5}, TypeError)],
+    [
+        ({"plaintext_bits": 8}, ValueError),
+        ({"frac_bits": -1}, ValueError),
+        ({"max_weight": 1.5}, TypeError),
+    ],
 )
 def test_layout_refuses_bad_settings(kwargs, error):
     with pytest.raises(error):
@@ -256,7 +298,9 @@ def test_headroom_boundary_through_paillier(teaching_keys):
 def test_tag_slot_holds_the_largest_weighted_tag_sum():
     layout = SlotLayout(512, frac_bits=8, max_abs=1.0, max_weight=5, tag_bits=64)
     top = 2**64 - 1
-    plaintexts = [sum(p) for p in zip(*(layout.encode([1.0, -1.0], weight=1, tags=[top]) for _ in range(5)))]
+    plaintexts = [
+        sum(p) for p in zip(*(layout.encode([1.0, -1.0], weight=1, tags=[top]) for _ in range(5)))
+    ]
     assert layout.tag_of(plaintexts[0]) == 5 * top
     np.testing.assert_array_equal(layout.decode(plaintexts, 2, 5), [1.0, -1.0])
     with pytest.raises(ValueError, match="pass 1 tags"):

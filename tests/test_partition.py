@@ -4,8 +4,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fl_course.partition import (ClassPartitioner, DirichletPartitioner, FractionPartitioner,
-                                 IidPartitioner, SizePartitioner)
+from fl_course.partition import (
+    ClassPartitioner,
+    DirichletPartitioner,
+    FractionPartitioner,
+    IidPartitioner,
+    SizePartitioner,
+)
 
 LABELS = np.repeat(np.arange(10), 50)
 
@@ -16,10 +21,16 @@ def _check_disjoint(parts, n):
     assert joined.min() >= 0 and joined.max() < n
 
 
-@pytest.mark.parametrize("partitioner", [
-    IidPartitioner(7), SizePartitioner([10, 200, 30]), FractionPartitioner([0.25, 0.25, 0.5]),
-    ClassPartitioner(10, 2), DirichletPartitioner(5, 0.5),
-])
+@pytest.mark.parametrize(
+    "partitioner",
+    [
+        IidPartitioner(7),
+        SizePartitioner([10, 200, 30]),
+        FractionPartitioner([0.25, 0.25, 0.5]),
+        ClassPartitioner(10, 2),
+        DirichletPartitioner(5, 0.5),
+    ],
+)
 def test_partitions_are_disjoint_seeded_and_accept_tensors(partitioner):
     parts = partitioner.split(LABELS)
     assert len(parts) == partitioner.num_partitions
@@ -52,31 +63,41 @@ def test_dirichlet_small_alpha_is_more_skewed():
     def skew(alpha):
         parts = DirichletPartitioner(5, alpha, seed=0).split(LABELS)
         return np.mean([np.bincount(LABELS[p], minlength=10).max() / len(p) for p in parts])
+
     assert skew(0.1) > skew(100.0) + 0.2
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda: IidPartitioner(0), "positive whole number"),
-    (lambda: SizePartitioner([]), "at least one"),
-    (lambda: SizePartitioner([5, -1]), "positive whole number"),
-    (lambda: SizePartitioner([10, 10], scale_to=5, reference_total=15), "more than reference_total"),
-    (lambda: FractionPartitioner([0.5, 0.4]), "sum to 1"),
-    (lambda: FractionPartitioner([1.2, -0.2]), "positive"),
-    (lambda: ClassPartitioner(3, 0), "positive whole number"),
-    (lambda: DirichletPartitioner(3, 0.0), "alpha must be a positive"),
-    (lambda: DirichletPartitioner(3, -1), "alpha must be a positive"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: IidPartitioner(0), "positive whole number"),
+        (lambda: SizePartitioner([]), "at least one"),
+        (lambda: SizePartitioner([5, -1]), "positive whole number"),
+        (
+            lambda: SizePartitioner([10, 10], scale_to=5, reference_total=15),
+            "more than reference_total",
+        ),
+        (lambda: FractionPartitioner([0.5, 0.4]), "sum to 1"),
+        (lambda: FractionPartitioner([1.2, -0.2]), "positive"),
+        (lambda: ClassPartitioner(3, 0), "positive whole number"),
+        (lambda: DirichletPartitioner(3, 0.0), "alpha must be a positive"),
+        (lambda: DirichletPartitioner(3, -1), "alpha must be a positive"),
+    ],
+)
 def test_impossible_settings_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make()
 
 
-@pytest.mark.parametrize("partitioner, message", [
-    (SizePartitioner([400, 200]), "scale_to=500"),
-    (IidPartitioner(600), "fewer partitions"),
-    (ClassPartitioner(3, 11), "only 10 classes"),
-    (DirichletPartitioner(5, 0.5, min_partition_size=200), "lower min_partition_size"),
-])
+@pytest.mark.parametrize(
+    "partitioner, message",
+    [
+        (SizePartitioner([400, 200]), "scale_to=500"),
+        (IidPartitioner(600), "fewer partitions"),
+        (ClassPartitioner(3, 11), "only 10 classes"),
+        (DirichletPartitioner(5, 0.5, min_partition_size=200), "lower min_partition_size"),
+    ],
+)
 def test_requests_beyond_the_data_are_refused(partitioner, message):
     with pytest.raises(ValueError, match=message):
         partitioner.split(LABELS)
@@ -100,8 +121,11 @@ def test_iid_covers_everything_evenly(labels, k, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(labels=labels_strategy, weights=st.lists(st.integers(1, 20), min_size=1, max_size=6),
-       seed=st.integers(0, 2**31))
+@given(
+    labels=labels_strategy,
+    weights=st.lists(st.integers(1, 20), min_size=1, max_size=6),
+    seed=st.integers(0, 2**31),
+)
 def test_fractions_cover_everything_in_proportion(labels, weights, seed):
     fractions = [w / sum(weights) for w in weights]
     if len(labels) < 2 * len(weights) * max(weights):
@@ -114,8 +138,11 @@ def test_fractions_cover_everything_in_proportion(labels, weights, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(labels=labels_strategy, sizes=st.lists(st.integers(1, 40), min_size=1, max_size=6),
-       seed=st.integers(0, 2**31))
+@given(
+    labels=labels_strategy,
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+    seed=st.integers(0, 2**31),
+)
 def test_sizes_are_respected(labels, sizes, seed):
     partitioner = SizePartitioner(sizes, seed=seed)
     if sum(sizes) > len(labels):
@@ -128,8 +155,12 @@ def test_sizes_are_respected(labels, sizes, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(labels=labels_strategy, n=st.integers(1, 8), alpha=st.floats(0.05, 50),
-       seed=st.integers(0, 2**31))
+@given(
+    labels=labels_strategy,
+    n=st.integers(1, 8),
+    alpha=st.floats(0.05, 50),
+    seed=st.integers(0, 2**31),
+)
 def test_dirichlet_covers_everything(labels, n, alpha, seed):
     parts = DirichletPartitioner(n, alpha, min_partition_size=0, seed=seed).split(labels)
     _check_disjoint(parts, len(labels))
@@ -137,8 +168,7 @@ def test_dirichlet_covers_everything(labels, n, alpha, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(labels=labels_strategy, n=st.integers(1, 8), k=st.integers(1, 5),
-       seed=st.integers(0, 2**31))
+@given(labels=labels_strategy, n=st.integers(1, 8), k=st.integers(1, 5), seed=st.integers(0, 2**31))
 def test_class_partitions_hold_at_most_k_classes(labels, n, k, seed):
     classes = len(np.unique(labels))
     if k > classes:

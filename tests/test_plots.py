@@ -10,8 +10,11 @@ from fl_course.plots import image_grid, label_histogram, set_theme  # noqa: E402
 
 def test_image_grid_wraps_rows_and_labels():
     set_theme()
-    fig = image_grid({"truth": torch.rand(20, 1, 8, 8), "recon": torch.rand(20, 8, 8)},
-                     labels={"recon": [f"{i} dB" for i in range(20)]}, max_columns=10)
+    fig = image_grid(
+        {"truth": torch.rand(20, 1, 8, 8), "recon": torch.rand(20, 8, 8)},
+        labels={"recon": [f"{i} dB" for i in range(20)]},
+        max_columns=10,
+    )
     assert len(fig.axes) == 40
     assert fig.axes[20].get_title() == "0 dB"
 

@@ -28,12 +28,16 @@ def encrypted(keys, models):
 
 def test_encrypt_decrypt_round_trip(keys, models, encrypted):
     assert all(c.public_key.n == keys[0].n for c in encrypted[0])
-    np.testing.assert_allclose(pride.decrypt_vector(keys[1], encrypted[0], progress=False), models[0], atol=1e-12)
+    np.testing.assert_allclose(
+        pride.decrypt_vector(keys[1], encrypted[0], progress=False), models[0], atol=1e-12
+    )
 
 
 def test_pairwise_average_and_the_leak(keys, models, encrypted):
     cloud, party = models[0], models[1]
-    average = pride.decrypt_vector(keys[1], pride.pairwise_average(encrypted[0], party), progress=False)
+    average = pride.decrypt_vector(
+        keys[1], pride.pairwise_average(encrypted[0], party), progress=False
+    )
     np.testing.assert_allclose(average, (cloud + party) / 2, atol=1e-12)
     recovered = pride.recover_party_model(average, cloud)
     np.testing.assert_allclose(recovered, party, rtol=0, atol=1e-12)
@@ -43,13 +47,17 @@ def test_pride_average_gives_the_cloud_half_the_vote(keys, models, encrypted):
     cloud, parties = models[0], models[1:]
     sums = [pride.pairwise_sum(encrypted[0], p) for p in parties]
     result = pride.decrypt_vector(keys[1], pride.pride_average(sums), progress=False)
-    np.testing.assert_allclose(result, cloud / 2 + np.sum(parties, axis=0) / (2 * len(parties)), atol=1e-12)
+    np.testing.assert_allclose(
+        result, cloud / 2 + np.sum(parties, axis=0) / (2 * len(parties)), atol=1e-12
+    )
     assert not np.allclose(result, np.mean(models, axis=0))
 
 
 @pytest.mark.parametrize("weights", [[1, 1, 1, 1], [160, 4000, 400, 40], [7, 1, 1, 3]])
 def test_mean_and_weighted_average(keys, models, encrypted, weights):
-    plain = pride.decrypt_vector(keys[1], pride.weighted_average(encrypted, weights), progress=False)
+    plain = pride.decrypt_vector(
+        keys[1], pride.weighted_average(encrypted, weights), progress=False
+    )
     np.testing.assert_allclose(plain, np.average(models, axis=0, weights=weights), atol=1e-12)
     uniform = pride.decrypt_vector(keys[1], pride.mean(encrypted), progress=False)
     np.testing.assert_allclose(uniform, np.mean(models, axis=0), atol=1e-12)
@@ -58,7 +66,9 @@ def test_mean_and_weighted_average(keys, models, encrypted, weights):
 def test_precision_7_rounds_to_integers(keys):
     values = np.array([0.3, -0.7, 1.6, -0.2])
     encrypted = pride.encrypt_vector(keys[0], values, precision=7, progress=False)
-    np.testing.assert_array_equal(pride.decrypt_vector(keys[1], encrypted, progress=False), np.rint(values))
+    np.testing.assert_array_equal(
+        pride.decrypt_vector(keys[1], encrypted, progress=False), np.rint(values)
+    )
 
 
 @pytest.mark.parametrize("one_vs_rest", [True, False])
@@ -105,11 +115,26 @@ def test_replay_reproduces_the_aliasing_and_the_two_rows():
     last = run.vectors["party 5"].copy()
     six = run.vectors["PriDe six-party"]
     rows = slice(0, 2 * 8)
-    np.testing.assert_array_equal(six[2 * 8:], last[2 * 8:])  # everything but rows 0 and 1 is party 5's fit
-    expected = sum(np.rint(run.vectors["cloud"][rows]) + run.vectors[f"party {k}"][rows] for k in range(1, 6)) / 10
+    np.testing.assert_array_equal(
+        six[2 * 8 :], last[2 * 8 :]
+    )  # everything but rows 0 and 1 is party 5's fit
+    expected = (
+        sum(
+            np.rint(run.vectors["cloud"][rows]) + run.vectors[f"party {k}"][rows]
+            for k in range(1, 6)
+        )
+        / 10
+    )
     np.testing.assert_allclose(six[rows], expected)
-    assert run.scores.loc["PriDe six-party", "test images"] == run.scores.loc["cloud", "test images"] == 2
-    assert run.scores.loc["party 5", "train images"] == 597 and run.scores.loc["party 2", "train images"] == 570
+    assert (
+        run.scores.loc["PriDe six-party", "test images"]
+        == run.scores.loc["cloud", "test images"]
+        == 2
+    )
+    assert (
+        run.scores.loc["party 5", "train images"] == 597
+        and run.scores.loc["party 2", "train images"] == 570
+    )
 
 
 def test_statistics_helpers():
@@ -145,7 +170,10 @@ def test_stopwatch_adds_up_repeated_steps():
         (lambda k, e: pride.weighted_average(e, [1, 2, 0.5, 1]), ValueError),
         (lambda k, e: pride.recover_party_model(np.zeros(3), np.zeros(4)), ValueError),
         (lambda k, e: pride.model_from_vector(np.zeros(7), [0, 1, 2]), ValueError),
-        (lambda k, e: pride.train_logistic_regression(np.zeros((4, 2)), np.zeros(4, dtype=int)), ValueError),
+        (
+            lambda k, e: pride.train_logistic_regression(np.zeros((4, 2)), np.zeros(4, dtype=int)),
+            ValueError,
+        ),
         (lambda k, e: pride.train_logistic_regression(np.zeros((4, 2)), np.arange(3)), ValueError),
     ],
 )

@@ -8,8 +8,15 @@ from fl_course.results import load_results, missing_labs, record, scoreboard_tab
 
 
 def test_record_and_load_round_trip():
-    record("ch3", "six-party accuracy (%)", ours=np.float64(92.1), paper=93.0, source="§5",
-           tolerance=1.0, setting="8k images")
+    record(
+        "ch3",
+        "six-party accuracy (%)",
+        ours=np.float64(92.1),
+        paper=93.0,
+        source="§5",
+        tolerance=1.0,
+        setting="8k images",
+    )
     record("ch3", "six-party accuracy (%)", ours=92.4, paper=93.0, source="§5", tolerance=0.5)
     record("ch1", "IID accuracy", ours=0.95)
     table = load_results()
@@ -20,29 +27,40 @@ def test_record_and_load_round_trip():
     assert json.loads((results_dir() / "ch3.json").read_text())
 
 
-@pytest.mark.parametrize("ours, paper, tolerance, kind, noise, expected", [
-    (90.1, 90.43, 1.0, "value", None, "reproduced"),
-    (80.0, 90.43, 1.0, "value", None, "not reproduced"),
-    (-80.0, -90.0, 1.0, "value", None, "not reproduced"),  # values never get "same pattern"
-    (4.0, 9.8, 2.0, "gap", 1.0, "same pattern"),
-    (0.5, 9.8, 2.0, "gap", 1.0, "not reproduced"),  # right sign, inside the noise
-    (-3.0, 9.8, 2.0, "gap", 1.0, "not reproduced"),
-    (8.5, 9.8, 2.0, "gap", 1.0, "reproduced"),
-])
+@pytest.mark.parametrize(
+    "ours, paper, tolerance, kind, noise, expected",
+    [
+        (90.1, 90.43, 1.0, "value", None, "reproduced"),
+        (80.0, 90.43, 1.0, "value", None, "not reproduced"),
+        (-80.0, -90.0, 1.0, "value", None, "not reproduced"),  # values never get "same pattern"
+        (4.0, 9.8, 2.0, "gap", 1.0, "same pattern"),
+        (0.5, 9.8, 2.0, "gap", 1.0, "not reproduced"),  # right sign, inside the noise
+        (-3.0, 9.8, 2.0, "gap", 1.0, "not reproduced"),
+        (8.5, 9.8, 2.0, "gap", 1.0, "reproduced"),
+    ],
+)
 def test_verdict_is_computed_from_the_numbers(ours, paper, tolerance, kind, noise, expected):
     assert verdict(ours, paper, tolerance=tolerance, kind=kind, noise=noise) == expected
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(chapter="", key="k", ours=1), "chapter and a key"),
-    (dict(chapter="c", key="k", ours=float("nan")), "finite"),
-    (dict(chapter="c", key="k", ours=[1, 2]), "numbers or short strings"),
-    (dict(chapter="c", key="k", ours=1, paper="≈35 (Table 1)", source="T1", tolerance=1),
-     "must be a number"),
-    (dict(chapter="c", key="k", ours=1, paper=3.0, tolerance=1), "needs its source"),
-    (dict(chapter="c", key="k", ours=1, paper=3.0, source="T1"), "tolerance"),
-    (dict(chapter="c", key="k", ours=1, paper=3.0, source="T1", tolerance=1, kind="order"), "kind"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(chapter="", key="k", ours=1), "chapter and a key"),
+        (dict(chapter="c", key="k", ours=float("nan")), "finite"),
+        (dict(chapter="c", key="k", ours=[1, 2]), "numbers or short strings"),
+        (
+            dict(chapter="c", key="k", ours=1, paper="≈35 (Table 1)", source="T1", tolerance=1),
+            "must be a number",
+        ),
+        (dict(chapter="c", key="k", ours=1, paper=3.0, tolerance=1), "needs its source"),
+        (dict(chapter="c", key="k", ours=1, paper=3.0, source="T1"), "tolerance"),
+        (
+            dict(chapter="c", key="k", ours=1, paper=3.0, source="T1", tolerance=1, kind="order"),
+            "kind",
+        ),
+    ],
+)
 def test_bad_records_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         record(**kwargs)
@@ -54,8 +72,17 @@ def test_empty_results_table_has_columns():
 
 
 def test_scoreboard_tables_show_paper_source_spread_and_verdict(tmp_path):
-    record("ch4", "IG PSNR", ours=17.2, std=3.1, n=8, trivial=12.1, paper=18.0, source="Table 1",
-           tolerance=3.33)
+    record(
+        "ch4",
+        "IG PSNR",
+        ours=17.2,
+        std=3.1,
+        n=8,
+        trivial=12.1,
+        paper=18.0,
+        source="Table 1",
+        tolerance=3.33,
+    )
     record("ch10", "x", ours=1.0)
     record("ch2", "AUC", ours=0.76)
     tables = scoreboard_tables(load_results(), {"ch4": "Gradient inversion"})
@@ -71,6 +98,7 @@ def test_a_gap_is_never_judged_with_a_tolerance_as_large_as_itself():
     # paper gap 1.27, stated tolerance 2: a zero gap must not count as reproducing it
     assert verdict(0.0, 1.27, tolerance=2.0, kind="gap") == "not reproduced"
     assert verdict(1.0, 1.27, tolerance=2.0, kind="gap") == "reproduced"  # within 0.635
-    entry = record("ch6", "drop", ours=0.2, paper=1.27, source="Table II", tolerance=2.0, kind="gap",
-                   noise=0.5)  # inside the noise: its sign says nothing
+    entry = record(
+        "ch6", "drop", ours=0.2, paper=1.27, source="Table II", tolerance=2.0, kind="gap", noise=0.5
+    )  # inside the noise: its sign says nothing
     assert entry["tolerance"] == 0.635 and entry["verdict"] == "not reproduced"

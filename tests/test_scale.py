@@ -13,10 +13,14 @@ LABS = sorted(p for p in NOTEBOOKS.glob("ch*_*.ipynb"))
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_every_lab_reads_its_sizes_from_the_switch(lab):
     chapter = lab.name.split("_")[0]
-    code = "\n".join("".join(c["source"]) for c in json.loads(lab.read_text())["cells"]
-                     if c["cell_type"] == "code")
+    code = "\n".join(
+        "".join(c["source"])
+        for c in json.loads(lab.read_text())["cells"]
+        if c["cell_type"] == "code"
+    )
     assert re.search(rf"lab_settings\(\s*[\"']{chapter}[\"']", code), (
-        f"{lab.name} must take its sizes from lab_settings({chapter!r})")
+        f"{lab.name} must take its sizes from lab_settings({chapter!r})"
+    )
     ci, paper = SCALES[chapter]["ci"], SCALES[chapter]["paper"]
     assert ci.keys() == paper.keys()
     assert any(ci[k] != paper[k] for k in ci), f"{chapter}: paper scale changes nothing"

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 from phe import paillier
 
-from fl_course.secure import AggregateRejected, KeyHolder, NthResidueSampler, PackedPaillier, generate_keypair
+from fl_course.secure import (
+    AggregateRejected,
+    KeyHolder,
+    NthResidueSampler,
+    PackedPaillier,
+    generate_keypair,
+)
 from fl_course.secure.attacks import add_plaintext_without_fresh_randomness, recover_added_plaintext
 
 PARTIES = [f"party {k}" for k in range(6)]
@@ -34,11 +40,15 @@ def test_encryption_and_add_plaintext_are_fresh(keys, vectors):
     broadcast = scheme.encrypt(vectors[0])
     first, second = broadcast.add_plaintext(vectors[1]), broadcast.add_plaintext(vectors[1])
     assert all(a != b for a, b in zip(first.ciphertexts, second.ciphertexts))
-    assert all(a != b for a, b in zip(scheme.encrypt(vectors[0]).ciphertexts, broadcast.ciphertexts))
+    assert all(
+        a != b for a, b in zip(scheme.encrypt(vectors[0]).ciphertexts, broadcast.ciphertexts)
+    )
     again = broadcast.rerandomise()
     assert all(a != b for a, b in zip(again.ciphertexts, broadcast.ciphertexts))
     for vector in (first, second):
-        np.testing.assert_allclose(vector.decrypt(keys[1]), (vectors[0] + vectors[1]) / 2, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            vector.decrypt(keys[1]), (vectors[0] + vectors[1]) / 2, rtol=0, atol=1e-6
+        )
     np.testing.assert_allclose(again.decrypt(keys[1]), vectors[0], rtol=0, atol=1e-6)
 
 
@@ -46,12 +56,16 @@ def test_keyless_link_attack_works_without_and_fails_with_fresh_randomness(keys,
     scheme = PackedPaillier(keys[0], max_weight=6, workers=1)
     broadcast = scheme.encrypt(vectors[0])
     stale = add_plaintext_without_fresh_randomness(broadcast, vectors[1])
-    np.testing.assert_allclose(recover_added_plaintext(broadcast, stale), vectors[1], rtol=0, atol=1e-7)
+    np.testing.assert_allclose(
+        recover_added_plaintext(broadcast, stale), vectors[1], rtol=0, atol=1e-7
+    )
     fresh = broadcast.add_plaintext(vectors[1])
     with pytest.raises(ValueError, match="fresh randomness"):
         recover_added_plaintext(broadcast, fresh)
     n, nsquare = keys[0].n, keys[0].nsquare
-    ratios = [r * pow(c, -1, nsquare) % nsquare for c, r in zip(broadcast.ciphertexts, fresh.ciphertexts)]
+    ratios = [
+        r * pow(c, -1, nsquare) % nsquare for c, r in zip(broadcast.ciphertexts, fresh.ciphertexts)
+    ]
     assert not any((ratio - 1) % n == 0 for ratio in ratios)  # result·c⁻¹ is no longer 1 + m·n
 
 
@@ -75,7 +89,9 @@ def test_sampler_refuses_bad_window():
 
 def test_key_holder_decrypts_the_agreed_aggregate(tagged, vectors):
     scheme, holder, tag_keys = tagged
-    total = sum(scheme.encrypt(v, tag_key=tag_keys[p], round_id="r1") for p, v in zip(PARTIES, vectors))
+    total = sum(
+        scheme.encrypt(v, tag_key=tag_keys[p], round_id="r1") for p, v in zip(PARTIES, vectors)
+    )
     mean = holder.decrypt_aggregate(total, round_id="r1", weights=dict.fromkeys(PARTIES, 1))
     np.testing.assert_allclose(mean, np.mean(vectors, axis=0), rtol=0, atol=1e-6)
 
@@ -85,22 +101,31 @@ def test_key_holder_binds_weights(keys, vectors):
     holder = KeyHolder(scheme, keys[1])
     tag_keys = {p: holder.register(p) for p in PARTIES[:3]}
     sizes = {"party 0": 2, "party 1": 7, "party 2": 4}
-    encrypted = {p: scheme.encrypt(v, tag_key=tag_keys[p], round_id=5) for p, v in zip(PARTIES[:3], vectors)}
+    encrypted = {
+        p: scheme.encrypt(v, tag_key=tag_keys[p], round_id=5) for p, v in zip(PARTIES[:3], vectors)
+    }
     weighted = sum(sizes[p] * encrypted[p] for p in sizes)  # the aggregator applies the weights
     mean = holder.decrypt_aggregate(weighted, round_id=5, weights=sizes)
-    np.testing.assert_allclose(mean, np.average(vectors[:3], axis=0, weights=list(sizes.values())), atol=1e-6)
-    skewed = 11 * encrypted["party 1"] + 1 * encrypted["party 0"] + 1 * encrypted["party 2"]  # same total 13
+    np.testing.assert_allclose(
+        mean, np.average(vectors[:3], axis=0, weights=list(sizes.values())), atol=1e-6
+    )
+    skewed = (
+        11 * encrypted["party 1"] + 1 * encrypted["party 0"] + 1 * encrypted["party 2"]
+    )  # same total 13
     with pytest.raises(AggregateRejected, match="does not carry the tags"):
         holder.decrypt_aggregate(skewed, round_id=5, weights=sizes)
 
 
 def _attacks(scheme, tag_keys, encrypted):
     j, others = "party 3", [p for p in PARTIES if p != "party 3"]
-    forged = sum((scheme.encrypt(np.zeros(200), tag_key=tag_keys[j], round_id="r1") for _ in others),
-                 encrypted[j])
+    forged = sum(
+        (scheme.encrypt(np.zeros(200), tag_key=tag_keys[j], round_id="r1") for _ in others),
+        encrypted[j],
+    )
     return {
         "six times one party": 6 * encrypted[j],
-        "one party repeated with honest tags elsewhere": sum(encrypted[p] for p in others[:-1]) + 2 * encrypted[j],
+        "one party repeated with honest tags elsewhere": sum(encrypted[p] for p in others[:-1])
+        + 2 * encrypted[j],
         "forged contributions under a known tag": forged,
         "wrong round": None,
     }
@@ -108,7 +133,9 @@ def _attacks(scheme, tag_keys, encrypted):
 
 def test_active_aggregator_cannot_isolate_a_party(tagged, vectors):
     scheme, holder, tag_keys = tagged
-    encrypted = {p: scheme.encrypt(v, tag_key=tag_keys[p], round_id="r1") for p, v in zip(PARTIES, vectors)}
+    encrypted = {
+        p: scheme.encrypt(v, tag_key=tag_keys[p], round_id="r1") for p, v in zip(PARTIES, vectors)
+    }
     agreed = dict.fromkeys(PARTIES, 1)
     attack = 6 * encrypted["party 3"]
     assert attack.weight == 6  # the metadata looks like a six-party sum
@@ -138,7 +165,9 @@ def test_active_aggregator_cannot_isolate_a_party(tagged, vectors):
 )
 def test_key_holder_refuses_what_it_did_not_agree_to(tagged, vectors, weights, match):
     scheme, holder, tag_keys = tagged
-    total = sum(scheme.encrypt(v, tag_key=tag_keys[p], round_id=1) for p, v in zip(PARTIES[:3], vectors))
+    total = sum(
+        scheme.encrypt(v, tag_key=tag_keys[p], round_id=1) for p, v in zip(PARTIES[:3], vectors)
+    )
     with pytest.raises(AggregateRejected, match=match):
         holder.decrypt_aggregate(total, round_id=1, weights=weights)
 
@@ -150,7 +179,9 @@ def test_tagged_vectors_refuse_unchecked_decryption_and_missing_tags(tagged, key
     with pytest.raises(ValueError, match="KeyHolder.decrypt_aggregate"):
         scheme.encrypt(vectors[0], tag_key=tag_keys["party 0"], round_id=1).decrypt(keys[1])
     with pytest.raises(ValueError, match="tag_bits=0"):
-        PackedPaillier(keys[0], max_weight=6, workers=1).encrypt(vectors[0], tag_key=tag_keys["party 0"], round_id=1)
+        PackedPaillier(keys[0], max_weight=6, workers=1).encrypt(
+            vectors[0], tag_key=tag_keys["party 0"], round_id=1
+        )
     with pytest.raises(ValueError, match="already registered"):
         holder.register("party 0")
     with pytest.raises(ValueError, match="tagged scheme"):
@@ -165,7 +196,10 @@ def test_tagged_json_round_trip_and_pool(tagged, keys, vectors):
     party_scheme = PackedPaillier.from_json(scheme.to_json(), workers=2)
     assert party_scheme.layout == scheme.layout and party_scheme.layout.tag_bits == 64
     long = [np.resize(v, 3000) for v in vectors[:3]]
-    messages = [party_scheme.encrypt(v, tag_key=tag_keys[p], round_id=9).to_json() for p, v in zip(PARTIES, long)]
+    messages = [
+        party_scheme.encrypt(v, tag_key=tag_keys[p], round_id=9).to_json()
+        for p, v in zip(PARTIES, long)
+    ]
     total = sum(scheme.vector_from_json(m) for m in messages)
     mean = holder.decrypt_aggregate(total, round_id=9, weights=dict.fromkeys(PARTIES[:3], 1))
     np.testing.assert_allclose(mean, np.mean(long, axis=0), rtol=0, atol=1e-6)
@@ -181,7 +215,9 @@ def test_resealed_weight_corrupts_an_unguarded_mean_but_not_a_checked_one(tagged
     skewed = claimed.decrypt(keys[1])  # no error ...
     assert np.abs(skewed - np.mean(vectors[:5], axis=0)).max() > 1.0  # ... and a wrong mean
     scheme, holder, tag_keys = tagged
-    total = sum(scheme.encrypt(v, tag_key=tag_keys[p], round_id=2) for p, v in zip(PARTIES[:5], vectors))
+    total = sum(
+        scheme.encrypt(v, tag_key=tag_keys[p], round_id=2) for p, v in zip(PARTIES[:5], vectors)
+    )
     claimed = EncryptedVector(scheme, total.ciphertexts, length=total.length, weight=6)
     with pytest.raises(AggregateRejected, match="does not carry the tags"):
         holder.decrypt_aggregate(claimed, round_id=2, weights=dict.fromkeys(PARTIES, 1))

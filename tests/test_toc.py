@@ -4,6 +4,7 @@ Every lab in ``notebooks/`` is in ``_toc.yml`` and every ``_toc.yml`` entry exis
 committed without outputs, opens with the Colab install cell (tagged ``hide-output``) and
 asserts on its science.
 """
+
 from __future__ import annotations
 
 import ast
@@ -44,8 +45,9 @@ def strip_suffix(entry: str) -> str:
 
 def source_of(entry: str) -> list[Path]:
     base = ROOT / strip_suffix(entry)
-    return [base.with_suffix(suffix) for suffix in SOURCE_SUFFIXES
-            if base.with_suffix(suffix).is_file()]
+    return [
+        base.with_suffix(suffix) for suffix in SOURCE_SUFFIXES if base.with_suffix(suffix).is_file()
+    ]
 
 
 def code_cells(notebook: dict) -> list[dict]:
@@ -71,8 +73,10 @@ def test_the_toc_has_a_root_and_no_duplicates():
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_every_toc_entry_exists(entry):
     found = source_of(entry)
-    assert found, (f"_toc.yml lists `{entry}` but there is no {entry}.md or {entry}.ipynb: "
-                   "create the page or remove the entry.")
+    assert found, (
+        f"_toc.yml lists `{entry}` but there is no {entry}.md or {entry}.ipynb: "
+        "create the page or remove the entry."
+    )
     assert len(found) == 1, f"`{entry}` is ambiguous: both {[p.name for p in found]} exist."
 
 
@@ -81,16 +85,21 @@ def test_every_notebook_is_in_the_toc(path):
     entry = f"notebooks/{path.stem}"
     assert entry in {strip_suffix(e) for e in ENTRIES}, (
         f"{path.relative_to(ROOT)} is not in _toc.yml: add `- file: {entry}` (as a section under "
-        "its chapter's page), or the book will not show it.")
+        "its chapter's page), or the book will not show it."
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_without_outputs(path):
-    dirty = [i for i, cell in enumerate(code_cells(load(path)))
-             if cell.get("outputs") or cell.get("execution_count") is not None]
+    dirty = [
+        i
+        for i, cell in enumerate(code_cells(load(path)))
+        if cell.get("outputs") or cell.get("execution_count") is not None
+    ]
     assert not dirty, (
         f"{path.name}: code cells {dirty} (0-based) carry outputs or execution counts. Commit "
-        f"notebooks without outputs: `jupyter nbconvert --clear-output --inplace {path.name}`.")
+        f"notebooks without outputs: `jupyter nbconvert --clear-output --inplace {path.name}`."
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -98,7 +107,8 @@ def test_notebook_has_the_python3_kernel(path):
     kernel = load(path)["metadata"].get("kernelspec", {})
     assert kernel.get("name") == "python3", (
         f"{path.name}: set metadata.kernelspec to "
-        '{"name": "python3", "display_name": "Python 3", "language": "python"}.')
+        '{"name": "python3", "display_name": "Python 3", "language": "python"}.'
+    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -110,15 +120,18 @@ def test_first_code_cell_installs_the_course_on_colab(path):
     repository = CONFIG["repository"]["url"].rstrip("/")
     assert '"google.colab" in sys.modules' in text and "%pip install" in text, (
         f"{path.name}: the first code cell must be the Colab install cell "
-        "(`if \"google.colab\" in sys.modules: %pip install ...`), found:\n" + text)
+        '(`if "google.colab" in sys.modules: %pip install ...`), found:\n' + text
+    )
     assert f"git+{repository}" in text, (
         f"{path.name}: the Colab install cell must install from {repository} (_config.yml's "
-        "repository url).")
+        "repository url)."
+    )
     tags = first.get("metadata", {}).get("tags", [])
     assert "hide-output" in tags, f"{path.name}: tag the Colab install cell `hide-output`."
     assert "skip-execution" not in tags, (
         f"{path.name}: the Colab install cell must run everywhere (it does nothing off Colab); "
-        "remove its `skip-execution` tag.")
+        "remove its `skip-execution` tag."
+    )
 
 
 def asserts_in(cell_source: str) -> list[ast.Assert]:
@@ -130,14 +143,20 @@ def asserts_in(cell_source: str) -> list[ast.Assert]:
 def test_notebook_asserts_on_its_science(path):
     found = [node for cell in code_cells(load(path)) for node in asserts_in(source(cell))]
     real = [node for node in found if not isinstance(node.test, ast.Constant)]
-    assert real, (f"{path.name} has no `assert` on a computed value: check the science "
-                  "(an accuracy, a PSNR, a speed-up) so CI fails when it breaks.")
+    assert real, (
+        f"{path.name} has no `assert` on a computed value: check the science "
+        "(an accuracy, a PSNR, a speed-up) so CI fails when it breaks."
+    )
 
 
 def test_scoreboard_runs_after_the_labs():
     """nbmake runs the notebooks in sorted order; the scoreboard reads what the labs recorded."""
     names = [path.name for path in NOTEBOOKS]
-    assert "scoreboard.ipynb" in names, "notebooks/scoreboard.ipynb (the reproduction scoreboard) is missing."
+    assert "scoreboard.ipynb" in names, (
+        "notebooks/scoreboard.ipynb (the reproduction scoreboard) is missing."
+    )
     later = [name for name in names if name > "scoreboard.ipynb"]
-    assert not later, (f"{later} sort after scoreboard.ipynb, so nbmake runs them after the "
-                       "scoreboard has been built: rename them (labs are named chN_<topic>.ipynb).")
+    assert not later, (
+        f"{later} sort after scoreboard.ipynb, so nbmake runs them after the "
+        "scoreboard has been built: rename them (labs are named chN_<topic>.ipynb)."
+    )

@@ -79,7 +79,9 @@ def test_index_alignment_fake_equals_real_gradient():
         for n in r:
             assert torch.allclose(f[n], r[n], atol=1e-6)
     shifted = vfl.fake_gradients(x[(idx + 1) % 6], idx)  # misaligned samples do not match
-    assert any(not torch.allclose(shifted[k][n], real[k][n], atol=1e-6) for k in range(5) for n in real[k])
+    assert any(
+        not torch.allclose(shifted[k][n], real[k][n], atol=1e-6) for k in range(5) for n in real[k]
+    )
 
 
 def test_gradient_hook_sees_each_worker_and_changes_what_server_sees():
@@ -97,7 +99,10 @@ def test_gradient_hook_sees_each_worker_and_changes_what_server_sees():
     step = vfl.step(idx)
     assert seen == [(0, 0), (1, 0), (2, 0), (3, 0)]
     quarters = split_quarters(x[idx])
-    assert all(torch.equal(piece, quarters[m]) and labels is None for m, (piece, labels) in enumerate(pieces))
+    assert all(
+        torch.equal(piece, quarters[m]) and labels is None
+        for m, (piece, labels) in enumerate(pieces)
+    )
     assert all(float(g.abs().sum()) == 0 for block in step.gradients[1:] for g in block.values())
     assert all(torch.equal(a, b) for a, b in zip(before, vfl.bottoms[0].parameters()))
 
@@ -137,4 +142,7 @@ def test_device_defaults_to_the_cpu_at_ci_scale(monkeypatch):
     monkeypatch.delenv("FL_COURSE_SCALE", raising=False)
     images, labels = torch.rand(4, 1, 28, 28), torch.arange(4)
     assert VerticalFL(images, labels, batch_size=2, seed=0).images.device.type == "cpu"
-    assert VerticalFL(images, labels, batch_size=2, seed=0, device="cpu").top.weight.device.type == "cpu"
+    assert (
+        VerticalFL(images, labels, batch_size=2, seed=0, device="cpu").top.weight.device.type
+        == "cpu"
+    )

@@ -23,7 +23,12 @@ from fl_course.attacks.dlg import DLG, IDLG
 from fl_course.attacks.fedavg_unrolled import FedAvgInvertingGradients
 from fl_course.attacks.inverting import InvertingGradients
 from fl_course.attacks.labels import count_labels, idlg_label, infer_labels, last_layer_names
-from fl_course.attacks.optimization import UpdateMatchingAttack, cosine_distance, euclidean_distance, total_variation
+from fl_course.attacks.optimization import (
+    UpdateMatchingAttack,
+    cosine_distance,
+    euclidean_distance,
+    total_variation,
+)
 
 __all__ = [
     "Attack",

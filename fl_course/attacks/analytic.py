@@ -39,7 +39,9 @@ from fl_course.attacks.labels import infer_labels
 __all__ = ["AnalyticAttack", "recover_linear_input"]
 
 
-def recover_linear_input(weight_gradient: torch.Tensor, bias_gradient: torch.Tensor) -> torch.Tensor:
+def recover_linear_input(
+    weight_gradient: torch.Tensor, bias_gradient: torch.Tensor
+) -> torch.Tensor:
     """Input of a linear layer from its weight and bias gradients (one example).
 
     Parameters
@@ -59,12 +61,20 @@ def recover_linear_input(weight_gradient: torch.Tensor, bias_gradient: torch.Ten
     ValueError
         If the bias gradient is zero (the example carries no loss signal).
     """
-    if weight_gradient.dim() != 2 or bias_gradient.dim() != 1 or weight_gradient.shape[0] != bias_gradient.shape[0]:
-        raise ValueError("Pass the [out, in] weight gradient and the [out] bias gradient of the same linear layer.")
+    if (
+        weight_gradient.dim() != 2
+        or bias_gradient.dim() != 1
+        or weight_gradient.shape[0] != bias_gradient.shape[0]
+    ):
+        raise ValueError(
+            "Pass the [out, in] weight gradient and the [out] bias gradient of the same linear layer."
+        )
     gw, gb = weight_gradient.double(), bias_gradient.double()
     denom = float((gb * gb).sum())
     if denom == 0.0:
-        raise ValueError("The bias gradient is zero, so the layer's input cannot be recovered from this update.")
+        raise ValueError(
+            "The bias gradient is zero, so the layer's input cannot be recovered from this update."
+        )
     return ((gb[:, None] * gw).sum(0) / denom).to(weight_gradient.dtype)
 
 

@@ -117,7 +117,9 @@ class ThreatModel:
     batch_size: str
     local_steps: str
     prior: str
-    server: str = "honest-but-curious: stores and processes each update, never alters protocol or model"
+    server: str = (
+        "honest-but-curious: stores and processes each update, never alters protocol or model"
+    )
 
     def to_frame(self) -> pd.DataFrame:
         """The card as a DataFrame with columns ``aspect`` and ``assumption``."""
@@ -133,11 +135,15 @@ def _check_update_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torc
     if not isinstance(tensors, Mapping) or not tensors:
         raise TypeError(
             "An update must be a non-empty dict mapping parameter names to tensors, e.g. "
-            "{name: p.grad for name, p in model.named_parameters()}; got " + type(tensors).__name__ + "."
+            "{name: p.grad for name, p in model.named_parameters()}; got "
+            + type(tensors).__name__
+            + "."
         )
     for name, value in tensors.items():
         if not isinstance(value, torch.Tensor):
-            raise TypeError(f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor.")
+            raise TypeError(
+                f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor."
+            )
     return {k: v.detach() for k, v in tensors.items()}
 
 
@@ -179,16 +185,30 @@ class ObservedUpdate:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tensors", _check_update_tensors(self.tensors))
         if self.kind not in ("gradient", "delta"):
-            raise ValueError(f"kind must be 'gradient' (FedSGD) or 'delta' (FedAvg), got {self.kind!r}.")
-        if isinstance(self.num_images, bool) or not isinstance(self.num_images, int) or self.num_images < 1:
+            raise ValueError(
+                f"kind must be 'gradient' (FedSGD) or 'delta' (FedAvg), got {self.kind!r}."
+            )
+        if (
+            isinstance(self.num_images, bool)
+            or not isinstance(self.num_images, int)
+            or self.num_images < 1
+        ):
             raise ValueError(f"num_images must be a positive integer, got {self.num_images!r}.")
         if self.kind == "delta":
             if self.lr is None or not self.lr > 0:
-                raise ValueError("A FedAvg delta needs the client's learning rate: pass lr > 0, e.g. lr=0.1.")
+                raise ValueError(
+                    "A FedAvg delta needs the client's learning rate: pass lr > 0, e.g. lr=0.1."
+                )
             if not isinstance(self.local_epochs, int) or self.local_epochs < 1:
-                raise ValueError(f"local_epochs must be a positive integer, got {self.local_epochs!r}.")
-            if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
-                raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}.")
+                raise ValueError(
+                    f"local_epochs must be a positive integer, got {self.local_epochs!r}."
+                )
+            if self.batch_size is not None and (
+                not isinstance(self.batch_size, int) or self.batch_size < 1
+            ):
+                raise ValueError(
+                    f"batch_size must be a positive integer or None, got {self.batch_size!r}."
+                )
 
     @classmethod
     def gradient(cls, tensors: Mapping[str, torch.Tensor], num_images: int = 1) -> ObservedUpdate:
@@ -207,7 +227,12 @@ class ObservedUpdate:
     ) -> ObservedUpdate:
         """A FedAvg update Δ = W' − W after local SGD."""
         return cls(
-            dict(tensors), kind="delta", num_images=num_images, lr=lr, local_epochs=local_epochs, batch_size=batch_size
+            dict(tensors),
+            kind="delta",
+            num_images=num_images,
+            lr=lr,
+            local_epochs=local_epochs,
+            batch_size=batch_size,
         )
 
     @property
@@ -252,7 +277,9 @@ class ObservedUpdate:
         return len(self.tensors)
 
 
-def _as_observed(update: ObservedUpdate | Mapping[str, torch.Tensor], num_images: int | None) -> ObservedUpdate:
+def _as_observed(
+    update: ObservedUpdate | Mapping[str, torch.Tensor], num_images: int | None
+) -> ObservedUpdate:
     if isinstance(update, ObservedUpdate):
         if num_images is not None and num_images != update.num_images:
             raise ValueError(
@@ -332,7 +359,11 @@ def _names(model: nn.Module) -> list[str]:
 
 
 def client_gradient(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, loss_fn: LossFn = classification_loss
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    loss_fn: LossFn = classification_loss,
 ) -> ObservedUpdate:
     """The victim's real FedSGD update: the mean gradient of ``loss_fn`` on its batch.
 
@@ -385,7 +416,11 @@ def client_fedavg_update(
     """
     _check_batch(images, labels)
     probe = ObservedUpdate.delta(
-        {"probe": torch.zeros(1)}, num_images=images.shape[0], lr=lr, local_epochs=local_epochs, batch_size=batch_size
+        {"probe": torch.zeros(1)},
+        num_images=images.shape[0],
+        lr=lr,
+        local_epochs=local_epochs,
+        batch_size=batch_size,
     )  # validates the settings with the same messages as the attack side
     deltas = simulate_update(
         model,
@@ -408,7 +443,9 @@ def client_fedavg_update(
 
 def _check_batch(images: torch.Tensor, labels: torch.Tensor) -> None:
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ValueError("images must be a [N, C, H, W] tensor; add a batch dimension with .unsqueeze(0).")
+        raise ValueError(
+            "images must be a [N, C, H, W] tensor; add a batch dimension with .unsqueeze(0)."
+        )
     if not isinstance(labels, torch.Tensor) or labels.shape[0] != images.shape[0]:
         raise ValueError("labels must be a tensor with one entry per image.")
 
@@ -486,11 +523,15 @@ class Attack(ABC):
 
     threat_model: ThreatModel
 
-    def __init__(self, *, loss_fn: LossFn = classification_loss, seed: int = 0, progress: bool = True) -> None:
+    def __init__(
+        self, *, loss_fn: LossFn = classification_loss, seed: int = 0, progress: bool = True
+    ) -> None:
         if not callable(loss_fn):
             raise TypeError("loss_fn must be callable as loss_fn(logits, labels) -> scalar tensor.")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
+            raise ValueError(
+                f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0."
+            )
         self.loss_fn = loss_fn
         self.seed = seed
         self.progress = progress
@@ -543,7 +584,10 @@ class Attack(ABC):
         data_shape = tuple(int(d) for d in data_shape)
         if len(data_shape) != 3 or min(data_shape) < 1:
             raise ValueError(f"data_shape must be (channels, height, width), got {data_shape!r}.")
-        if ground_truth is not None and tuple(ground_truth.shape) != (observed.num_images, *data_shape):
+        if ground_truth is not None and tuple(ground_truth.shape) != (
+            observed.num_images,
+            *data_shape,
+        ):
             raise ValueError(
                 f"ground_truth has shape {list(ground_truth.shape)}, expected "
                 f"{[observed.num_images, *data_shape]}."

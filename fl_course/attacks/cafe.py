@@ -122,7 +122,9 @@ def fc_input_from_gradients(grad_weight: torch.Tensor, grad_bias: torch.Tensor) 
         )
     norm = grad_bias.pow(2).sum()
     if norm == 0:
-        raise ValueError("The bias gradient is zero, so the layer's input cannot be recovered from it.")
+        raise ValueError(
+            "The bias gradient is zero, so the layer's input cannot be recovered from it."
+        )
     return grad_weight.T @ grad_bias / norm
 
 
@@ -158,7 +160,9 @@ class OutputGradientRecovery:
 
     def __init__(self, num_samples: int, width: int, forgetting: float = 1.0, device="cpu") -> None:
         if not 0 < forgetting <= 1:
-            raise ValueError(f"forgetting must be in (0, 1], got {forgetting}; use 1 for a frozen model.")
+            raise ValueError(
+                f"forgetting must be in (0, 1], got {forgetting}; use 1 for a frozen model."
+            )
         self.forgetting = forgetting
         self.gram = torch.zeros(num_samples, num_samples, dtype=torch.float64, device=device)
         self.rhs = torch.zeros(num_samples, width, dtype=torch.float64, device=device)
@@ -177,7 +181,9 @@ class OutputGradientRecovery:
         return torch.linalg.solve(self.gram + ridge * eye, self.rhs).float()
 
 
-def recover_fc_inputs_step(h_batch: torch.Tensor, v_batch: torch.Tensor, grad_weight: torch.Tensor) -> torch.Tensor:
+def recover_fc_inputs_step(
+    h_batch: torch.Tensor, v_batch: torch.Tensor, grad_weight: torch.Tensor
+) -> torch.Tensor:
     """Step 2: fit the batch's rows of ``Ĥ`` to the weight gradient ``∇W = V̂ᵀĤ``.
 
     CAFE (Algorithm 2) takes gradient steps on ``‖∇W − V̂ᵀĤ‖²``; we take the limit of those
@@ -317,7 +323,9 @@ class IndexedAdam:
     [0.0, -0.1, 0.0]
     """
 
-    def __init__(self, table: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(
+        self, table: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8
+    ) -> None:
         if lr <= 0:
             raise ValueError(f"The learning rate must be positive, got {lr}.")
         self.table, self.lr, self.betas, self.eps = table, lr, betas, eps
@@ -409,7 +417,14 @@ class Cafe:
         schedule: str = "constant",
         inner_steps: int = 1,
     ) -> None:
-        for name in ("choose_batch", "step", "apply", "fake_gradients", "fake_features", "tv_pieces"):
+        for name in (
+            "choose_batch",
+            "step",
+            "apply",
+            "fake_gradients",
+            "fake_features",
+            "tv_pieces",
+        ):
             if not hasattr(setting, name):
                 raise TypeError(
                     f"setting has no {name}(); pass a fl_course.vertical.VerticalFL or "
@@ -418,17 +433,27 @@ class Cafe:
         if distance not in ("l2", "cosine"):
             raise ValueError(f"distance must be 'l2' or 'cosine', got {distance!r}.")
         if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}; 'constant' is the authors'.")
+            raise ValueError(
+                f"schedule must be one of {SCHEDULES}, got {schedule!r}; 'constant' is the authors'."
+            )
         if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 1:
-            raise ValueError(f"inner_steps must be a positive integer, got {inner_steps!r}; the paper uses 10 while training.")
+            raise ValueError(
+                f"inner_steps must be a positive integer, got {inner_steps!r}; the paper uses 10 while training."
+            )
         for name, value in [("lr", lr), ("label_lr", label_lr)]:
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}.")
         if tv_threshold is None:
             tv_threshold = setting.tv_threshold
-        for name, value in [("rep_weight", rep_weight), ("tv_weight", tv_weight), ("tv_threshold", tv_threshold)]:
+        for name, value in [
+            ("rep_weight", rep_weight),
+            ("tv_weight", tv_weight),
+            ("tv_threshold", tv_threshold),
+        ]:
             if value < 0:
-                raise ValueError(f"{name} must be non-negative, got {value}; use 0 to switch the term off.")
+                raise ValueError(
+                    f"{name} must be non-negative, got {value}; use 0 to switch the term off."
+                )
         self.setting = setting
         self.lr, self.label_lr = lr, label_lr
         self.rep_weight, self.tv_weight, self.tv_threshold = rep_weight, tv_weight, tv_threshold
@@ -480,8 +505,14 @@ class Cafe:
             self._identified = bool(torch.linalg.matrix_rank(gram) == gram.shape[0])
         return self._identified or not self._step1
 
-    def _objective(self, idx: torch.Tensor, fake: torch.Tensor, logits: torch.Tensor, shared: list[dict]):
-        terms = {"matching": gradient_distance(self.setting.fake_gradients(fake, idx, logits), shared, self.distance)}
+    def _objective(
+        self, idx: torch.Tensor, fake: torch.Tensor, logits: torch.Tensor, shared: list[dict]
+    ):
+        terms = {
+            "matching": gradient_distance(
+                self.setting.fake_gradients(fake, idx, logits), shared, self.distance
+            )
+        }
         total = terms["matching"]
         if self.rep_weight > 0:
             rep = 0.0
@@ -495,7 +526,9 @@ class Cafe:
             total = total + self.tv_weight * terms["tv"]
         return total, terms
 
-    def attack_step(self, idx: torch.Tensor, shared: list[dict], lr: float | None = None) -> dict[str, float]:
+    def attack_step(
+        self, idx: torch.Tensor, shared: list[dict], lr: float | None = None
+    ) -> dict[str, float]:
         """Run steps 1–2 once and step 3 ``inner_steps`` times on the batch ``idx``.
 
         Returns the loss terms of the last data step (empty while step 1 lacks full rank).
@@ -509,7 +542,9 @@ class Cafe:
             terms = self._data_step(idx, shared, lr)
         return terms
 
-    def _data_step(self, idx: torch.Tensor, shared: list[dict], lr: float | None) -> dict[str, float]:
+    def _data_step(
+        self, idx: torch.Tensor, shared: list[dict], lr: float | None
+    ) -> dict[str, float]:
         """Step 3: one Adam step on the batch's fake data (and fake labels in HFL), eq. (8)."""
         fake = self.fake_data[idx].clone().requires_grad_(True)
         logits = self.label_logits[idx].clone().requires_grad_(not self.setting.labels_known)
@@ -568,16 +603,18 @@ class Cafe:
                 scores = self.psnr()
                 hit = (scores >= 30) & torch.isnan(self.first_hit)
                 self.first_hit[hit] = float(it + 1)
-                rows.append({
-                    "iteration": it + 1,
-                    "seconds": time.perf_counter() - t0,
-                    "train_loss": observed.loss,
-                    "train_loss_ratio": observed.loss / self._loss0,
-                    **terms,
-                    "psnr_batch": float(scores[observed.indices].mean()),
-                    "psnr_mean": float(scores.mean()),
-                    "psnr_min": float(scores.min()),
-                })
+                rows.append(
+                    {
+                        "iteration": it + 1,
+                        "seconds": time.perf_counter() - t0,
+                        "train_loss": observed.loss,
+                        "train_loss_ratio": observed.loss / self._loss0,
+                        **terms,
+                        "psnr_batch": float(scores[observed.indices].mean()),
+                        "psnr_mean": float(scores.mean()),
+                        "psnr_min": float(scores.min()),
+                    }
+                )
                 bar.set_postfix(psnr=f"{rows[-1]['psnr_mean']:.1f}")
                 if callback is not None:
                     callback(self, it + 1)
@@ -656,15 +693,26 @@ def mnist_setting(
     pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:num_samples]
     images, labels = images[pick], labels[pick]
     if kind == "vfl":
-        return VerticalFL(images, labels, batch_size=batch_size, lr=lr, gradient_hook=gradient_hook, seed=seed)
+        return VerticalFL(
+            images, labels, batch_size=batch_size, lr=lr, gradient_hook=gradient_hook, seed=seed
+        )
     per = num_samples // workers
-    data = [(images[m * per : (m + 1) * per], labels[m * per : (m + 1) * per]) for m in range(workers)]
+    data = [
+        (images[m * per : (m + 1) * per], labels[m * per : (m + 1) * per]) for m in range(workers)
+    ]
     return HorizontalFL(
-        data, batch_size=batch_size // workers, balanced=False, lr=lr, gradient_hook=gradient_hook, seed=seed
+        data,
+        batch_size=batch_size // workers,
+        balanced=False,
+        lr=lr,
+        gradient_hook=gradient_hook,
+        seed=seed,
     )
 
 
-def dlg_baseline(setting, indices: torch.Tensor, *, iterations: int = 20, seed: int = 0, progress: bool = True):
+def dlg_baseline(
+    setting, indices: torch.Tensor, *, iterations: int = 20, seed: int = 0, progress: bool = True
+):
     """DLG :cite:p:`zhu2019dlg` on one aggregated HFL gradient of the batch ``indices``.
 
     Uses :class:`fl_course.attacks.DLG` (L-BFGS, labels optimised jointly) on the same model,
@@ -683,17 +731,23 @@ def dlg_baseline(setting, indices: torch.Tensor, *, iterations: int = 20, seed: 
     from fl_course.attacks.base import order_like
 
     if not hasattr(setting, "model"):
-        raise TypeError("dlg_baseline needs an HFL setting (one shared model); VFL has one model per worker.")
+        raise TypeError(
+            "dlg_baseline needs an HFL setting (one shared model); VFL has one model per worker."
+        )
     indices = torch.as_tensor(indices)
     gradient = setting.step(indices, update=False).gradients[0]
     attack = DLG(iterations=iterations, init="rand", seed=seed, progress=progress)
-    result = attack.reconstruct(setting.model, gradient, num_images=len(indices), data_shape=setting.sample_shape)
+    result = attack.reconstruct(
+        setting.model, gradient, num_images=len(indices), data_shape=setting.sample_shape
+    )
     truth = setting.images[indices].cpu()
     images = order_like(result.images, truth)
     return per_image_psnr(images, truth), images
 
 
-def leakage_summary(truth: torch.Tensor, fake: torch.Tensor, mean_image: torch.Tensor, *, seed: int = 0) -> dict:
+def leakage_summary(
+    truth: torch.Tensor, fake: torch.Tensor, mean_image: torch.Tensor, *, seed: int = 0
+) -> dict:
     """CAFE's PSNR of a reconstruction beside the best trivial guess on the same victims.
 
     Parameters
@@ -723,17 +777,26 @@ def leakage_summary(truth: torch.Tensor, fake: torch.Tensor, mean_image: torch.T
     """
     truth, fake = truth.detach().cpu(), fake.detach().clamp(0, 1).cpu()
     if truth.shape != fake.shape or truth.dim() != 4:
-        raise ValueError(f"truth and fake must both be [N, C, H, W], got {tuple(truth.shape)} and {tuple(fake.shape)}.")
+        raise ValueError(
+            f"truth and fake must both be [N, C, H, W], got {tuple(truth.shape)} and {tuple(fake.shape)}."
+        )
     scores = psnr_cafe(truth, fake, reduction="none")
     trivial = trivial_guesses(truth, mean_image.detach().cpu(), seed=seed, metric=psnr_cafe)
     best = trivial["psnr"].astype(float).idxmax()
-    return {"psnr": float(scores.mean()), "psnr_std": float(scores.std()) if len(scores) > 1 else 0.0,
-            "n": len(scores), "ssim": float(ssim(truth, fake)),
-            "trivial_psnr": float(trivial.loc[best, "psnr"]), "trivial_ssim": float(trivial.loc[best, "ssim"]),
-            "trivial_guess": best}
+    return {
+        "psnr": float(scores.mean()),
+        "psnr_std": float(scores.std()) if len(scores) > 1 else 0.0,
+        "n": len(scores),
+        "ssim": float(ssim(truth, fake)),
+        "trivial_psnr": float(trivial.loc[best, "psnr"]),
+        "trivial_ssim": float(trivial.loc[best, "ssim"]),
+        "trivial_guess": best,
+    }
 
 
-def iterations_per_image(history: pd.DataFrame, num_samples: int, *, threshold: float = 30.0) -> float:
+def iterations_per_image(
+    history: pd.DataFrame, num_samples: int, *, threshold: float = 30.0
+) -> float:
     """CAFE's Table 1a speed: iterations until all samples leak, divided by their number.
 
     The paper reports "the expected iteration number per image leakage"; we take the first

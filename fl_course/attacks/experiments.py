@@ -29,7 +29,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fl_course import metrics
-from fl_course.attacks.base import Attack, AttackResult, client_fedavg_update, client_gradient, order_like
+from fl_course.attacks.base import (
+    Attack,
+    AttackResult,
+    client_fedavg_update,
+    client_gradient,
+    order_like,
+)
 
 __all__ = ["evaluate_attack", "summarize", "paired_gap", "best_trivial_guess"]
 
@@ -95,12 +101,22 @@ def evaluate_attack(
         else:
             update = client_fedavg_update(model, x, y, loss_fn=attack.loss_fn, **fedavg)
         cpu_start = time.process_time()
-        result = attack.reconstruct(model, update, labels=y if known_labels else None, data_shape=tuple(x.shape[1:]),
-                                    ground_truth=x if monitor else None)
+        result = attack.reconstruct(
+            model,
+            update,
+            labels=y if known_labels else None,
+            data_shape=tuple(x.shape[1:]),
+            ground_truth=x if monitor else None,
+        )
         cpu = time.process_time() - cpu_start
         rec = order_like(result.images, x.cpu())
-        correct = float((torch.sort(result.labels).values == torch.sort(y.cpu()).values).float().mean())
-        iterations = int(result.history.groupby("restart")["iteration"].max().sum() + result.history["restart"].nunique())
+        correct = float(
+            (torch.sort(result.labels).values == torch.sort(y.cpu()).values).float().mean()
+        )
+        iterations = int(
+            result.history.groupby("restart")["iteration"].max().sum()
+            + result.history["restart"].nunique()
+        )
         rows.append(
             {
                 "client": c,
@@ -172,14 +188,26 @@ def paired_gap(better: pd.DataFrame, worse: pd.DataFrame, column: str = "psnr") 
     11.0
     """
     if len(better) != len(worse) or len(better) == 0:
-        raise ValueError(f"Both tables need the same, non-zero number of clients; got {len(better)} and {len(worse)}.")
-    if "client" in better and "client" in worse and not np.array_equal(better["client"], worse["client"]):
-        raise ValueError("The two tables cover different clients; run both attacks on the same images.")
+        raise ValueError(
+            f"Both tables need the same, non-zero number of clients; got {len(better)} and {len(worse)}."
+        )
+    if (
+        "client" in better
+        and "client" in worse
+        and not np.array_equal(better["client"], worse["client"])
+    ):
+        raise ValueError(
+            "The two tables cover different clients; run both attacks on the same images."
+        )
     a = np.minimum(better[column].to_numpy(dtype=float), 100.0)
     b = np.minimum(worse[column].to_numpy(dtype=float), 100.0)
     diff = a - b
-    return {"gap": round(float(diff.mean()), 2), "std": round(float(diff.std()), 2), "n": int(len(diff)),
-            "stderr": round(float(diff.std() / np.sqrt(len(diff))), 2)}
+    return {
+        "gap": round(float(diff.mean()), 2),
+        "std": round(float(diff.std()), 2),
+        "n": int(len(diff)),
+        "stderr": round(float(diff.std() / np.sqrt(len(diff))), 2),
+    }
 
 
 def best_trivial_guess(images: torch.Tensor, mean_image: torch.Tensor, *, seed: int = 0) -> dict:
@@ -196,5 +224,9 @@ def best_trivial_guess(images: torch.Tensor, mean_image: torch.Tensor, *, seed: 
     """
     table = metrics.trivial_guesses(images.detach().cpu(), mean_image.detach().cpu(), seed=seed)
     name = str(table["psnr"].idxmax())
-    return {"guess": name, "psnr": round(float(table.loc[name, "psnr"]), 2),
-            "ssim": round(float(table.loc[name, "ssim"]), 3), "ssim_best": round(float(table["ssim"].max()), 3)}
+    return {
+        "guess": name,
+        "psnr": round(float(table.loc[name, "psnr"]), 2),
+        "ssim": round(float(table.loc[name, "ssim"]), 3),
+        "ssim_best": round(float(table["ssim"].max()), 3),
+    }

@@ -72,7 +72,9 @@ def idlg_label(weight_gradient: torch.Tensor) -> int:
     1
     """
     if not isinstance(weight_gradient, torch.Tensor) or weight_gradient.dim() != 2:
-        raise ValueError("weight_gradient must be the [num_classes, features] gradient of the last linear layer.")
+        raise ValueError(
+            "weight_gradient must be the [num_classes, features] gradient of the last linear layer."
+        )
     return int(weight_gradient.sum(dim=1).argmin())
 
 

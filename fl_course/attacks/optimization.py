@@ -124,16 +124,26 @@ class UpdateMatchingAttack(Attack):
             raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}.")
         if optimizer not in ("lbfgs", "adam"):
             raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}.")
-        for name, value in (("iterations", iterations), ("restarts", restarts), ("lbfgs_max_iter", lbfgs_max_iter),
-                            ("log_every", log_every)):
+        for name, value in (
+            ("iterations", iterations),
+            ("restarts", restarts),
+            ("lbfgs_max_iter", lbfgs_max_iter),
+            ("log_every", log_every),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"lr must be a positive number, got {lr!r}; e.g. lr=0.1 for Adam, lr=1 for L-BFGS.")
+            raise ValueError(
+                f"lr must be a positive number, got {lr!r}; e.g. lr=0.1 for Adam, lr=1 for L-BFGS."
+            )
         if not (isinstance(tv, (int, float)) and tv >= 0):
-            raise ValueError(f"tv must be a non-negative weight, got {tv!r}; use 0 to switch the prior off.")
+            raise ValueError(
+                f"tv must be a non-negative weight, got {tv!r}; use 0 to switch the prior off."
+            )
         if signed and optimizer == "lbfgs":
-            raise ValueError("Signed gradients break L-BFGS's curvature estimate; use signed=True only with 'adam'.")
+            raise ValueError(
+                "Signed gradients break L-BFGS's curvature estimate; use signed=True only with 'adam'."
+            )
         if init not in ("randn", "rand"):
             raise ValueError(f"init must be 'randn' or 'rand', got {init!r}.")
         if labels not in ("infer", "optimize"):
@@ -155,11 +165,21 @@ class UpdateMatchingAttack(Attack):
     # ------------------------------------------------------------------ helpers
     def _initial(self, shape: tuple[int, ...], restart: int, device: torch.device) -> torch.Tensor:
         gen = _seeded_generator(self.seed * 10_007 + restart, torch.device("cpu"))
-        x = torch.randn(shape, generator=gen) if self.init == "randn" else torch.rand(shape, generator=gen)
+        x = (
+            torch.randn(shape, generator=gen)
+            if self.init == "randn"
+            else torch.rand(shape, generator=gen)
+        )
         return x.to(device)
 
-    def _simulate(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, update: ObservedUpdate,
-                  create_graph: bool) -> list[torch.Tensor]:
+    def _simulate(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        targets: torch.Tensor,
+        update: ObservedUpdate,
+        create_graph: bool,
+    ) -> list[torch.Tensor]:
         return simulate_update(
             model,
             x,
@@ -204,14 +224,18 @@ class UpdateMatchingAttack(Attack):
             label_logits = None
             if joint:
                 gen = _seeded_generator(self.seed * 10_007 + restart + 7, torch.device("cpu"))
-                label_logits = torch.randn((n, num_classes), generator=gen).to(device).requires_grad_(True)
+                label_logits = (
+                    torch.randn((n, num_classes), generator=gen).to(device).requires_grad_(True)
+                )
                 variables.append(label_logits)
             optimizer, scheduler = self._make_optimizer(variables)
 
             def closure():
                 optimizer.zero_grad()
                 targets = labels if label_logits is None else label_logits.softmax(dim=-1)
-                cost = distance(self._simulate(model, x, targets, update, create_graph=True), target)
+                cost = distance(
+                    self._simulate(model, x, targets, update, create_graph=True), target
+                )
                 if self.tv > 0:
                     cost = cost + self.tv * total_variation(x)
                 cost.backward()
@@ -220,8 +244,12 @@ class UpdateMatchingAttack(Attack):
                 return cost.detach()
 
             last_good = x.detach().clone()
-            bar = tqdm(range(self.iterations), desc=f"{type(self).__name__} restart {restart + 1}/{self.restarts}",
-                       disable=not self.progress, leave=False)
+            bar = tqdm(
+                range(self.iterations),
+                desc=f"{type(self).__name__} restart {restart + 1}/{self.restarts}",
+                disable=not self.progress,
+                leave=False,
+            )
             for it in bar:
                 loss = float(optimizer.step(closure))
                 if scheduler is not None:
@@ -234,14 +262,22 @@ class UpdateMatchingAttack(Attack):
                         break
                     last_good = x.detach().clone()
                 quality = math.nan
-                if ground_truth is not None and (it % self.log_every == 0 or it == self.iterations - 1):
+                if ground_truth is not None and (
+                    it % self.log_every == 0 or it == self.iterations - 1
+                ):
                     quality = metrics.psnr(ground_truth, x.detach().clamp(0, 1))
                 rows.append((restart, it, loss, quality))
                 if it % self.log_every == 0:
                     bar.set_postfix(loss=f"{loss:.4g}")
-            final_targets = labels if label_logits is None else label_logits.detach().softmax(dim=-1)
-            score = float(distance(self._simulate(model, x.detach(), final_targets, update, create_graph=False),
-                                   target))
+            final_targets = (
+                labels if label_logits is None else label_logits.detach().softmax(dim=-1)
+            )
+            score = float(
+                distance(
+                    self._simulate(model, x.detach(), final_targets, update, create_graph=False),
+                    target,
+                )
+            )
             score = score if math.isfinite(score) else math.inf
             restart_scores.append(score)
             if score < best[0] or best[1] is None:

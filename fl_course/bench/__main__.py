@@ -3,6 +3,7 @@
 Each benchmark lives in ``fl_course/bench/NAME.py`` and exposes ``main(argv) -> int``; it
 prints one JSON object with its measured figures (ratios come from one run).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -14,7 +15,9 @@ import fl_course.bench as bench
 
 def available() -> list[str]:
     """Names of the benchmarks in this package."""
-    return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

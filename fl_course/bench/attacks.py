@@ -56,10 +56,18 @@ TV = {"lenetzhu": 1e-4, "pooledconvnet": 1e-2, "convnet": 1e-4}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fl_course.bench attacks", description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=8, help="images (clients) per setting (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of models, attacks and image choice")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 image, few iterations, tiny training")
+    parser = argparse.ArgumentParser(
+        prog="python -m fl_course.bench attacks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--images", type=int, default=8, help="images (clients) per setting (default 8)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of models, attacks and image choice"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 1 image, few iterations, tiny training"
+    )
     args = parser.parse_args(argv)
     if args.images < 1:
         parser.error("--images must be at least 1")
@@ -88,11 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     def make(attack_name: str, net_name: str):
         if attack_name == "idlg":
             return IDLG(iterations=lbfgs_its, init="rand", seed=args.seed, progress=False)
-        return InvertingGradients(iterations=ig_its, tv=TV[net_name], init="rand", seed=args.seed, progress=False)
+        return InvertingGradients(
+            iterations=ig_its, tv=TV[net_name], init="rand", seed=args.seed, progress=False
+        )
 
     builders = {"lenetzhu": LeNetZhu, "pooledconvnet": PooledConvNet, "convnet": ConvNet}
-    plan = [("untrained", "lenetzhu"), ("trained", "lenetzhu"), ("untrained", "pooledconvnet"),
-            ("trained", "pooledconvnet"), ("untrained", "convnet"), ("trained", "convnet")]
+    plan = [
+        ("untrained", "lenetzhu"),
+        ("trained", "lenetzhu"),
+        ("untrained", "pooledconvnet"),
+        ("trained", "pooledconvnet"),
+        ("untrained", "convnet"),
+        ("trained", "convnet"),
+    ]
     settings, tables, accuracy = {}, {}, {}
     for state, name in plan:
         model = builders[name](seed=args.seed)
@@ -101,29 +117,49 @@ def main(argv: list[str] | None = None) -> int:
             train_model(model, train_x, train_y, epochs=epochs[name], seed=args.seed)
             with torch.no_grad():
                 acc = float((model(test_x).argmax(1) == test_y).float().mean())
-            accuracy[name] = {"test_accuracy": round(acc, 4), "epochs": epochs[name],
-                              "train_images": len(train_y), "train_seconds": round(time.perf_counter() - start, 2)}
+            accuracy[name] = {
+                "test_accuracy": round(acc, 4),
+                "epochs": epochs[name],
+                "train_images": len(train_y),
+                "train_seconds": round(time.perf_counter() - start, 2),
+            }
         model.eval()
         for attack_name in ("idlg", "ig"):
             key = f"{attack_name}_{name}_{state}"
             tables[key] = evaluate_attack(make(attack_name, name), model, images, labels)
-            figures = {**summarize(tables[key]), "psnr_trivial_best": trivial["psnr"],
-                       "ssim_trivial_best": trivial["ssim_best"]}
+            figures = {
+                **summarize(tables[key]),
+                "psnr_trivial_best": trivial["psnr"],
+                "ssim_trivial_best": trivial["ssim_best"],
+            }
             if (attack_name, name, state) in PAPER_TABLE1:
-                figures["paper_psnr"], figures["paper_network"] = PAPER_TABLE1[(attack_name, name, state)]
+                figures["paper_psnr"], figures["paper_network"] = PAPER_TABLE1[
+                    (attack_name, name, state)
+                ]
             settings[key] = figures
 
-    gaps = {f"ig_minus_idlg_{name}_{state}": paired_gap(tables[f"ig_{name}_{state}"], tables[f"idlg_{name}_{state}"])
-            for state, name in plan}
+    gaps = {
+        f"ig_minus_idlg_{name}_{state}": paired_gap(
+            tables[f"ig_{name}_{state}"], tables[f"idlg_{name}_{state}"]
+        )
+        for state, name in plan
+    }
     goals = {}
     for key, goal in GOALS.items():
         if "gap_min" in goal:
-            goals[key] = {**goal, "gap": gaps[key]["gap"], "met": bool(gaps[key]["gap"] >= goal["gap_min"])}
+            goals[key] = {
+                **goal,
+                "gap": gaps[key]["gap"],
+                "met": bool(gaps[key]["gap"] >= goal["gap_min"]),
+            }
             continue
         got = settings[key]
         goals[key] = {
             **goal,
-            "met": bool(got["psnr_mean"] >= goal["psnr_min"] and got["seconds_per_image"] <= goal["seconds_per_image_max"]),
+            "met": bool(
+                got["psnr_mean"] >= goal["psnr_min"]
+                and got["seconds_per_image"] <= goal["seconds_per_image_max"]
+            ),
         }
     out = {
         "benchmark": "attacks",

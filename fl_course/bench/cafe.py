@@ -34,14 +34,30 @@ GOAL = {"psnr_mean_min": 30.0, "seconds_max": 300.0, "batch": 40}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fl_course.bench cafe", description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=400, help="attack (= training) iterations (default 400)")
-    parser.add_argument("--samples", type=int, default=80, help="digits in the federation (default 80)")
-    parser.add_argument("--batch", type=int, default=40, help="samples per iteration over all workers (default 40)")
-    parser.add_argument("--variant", choices=sorted(VARIANTS), default="fast",
-                        help="data-step setting: 'fast' (ours, default) or 'authors' (DeRafael/CAFE's constant 0.01)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data choice, models and attack")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 8 digits, batch 4, 5 iterations")
+    parser = argparse.ArgumentParser(
+        prog="python -m fl_course.bench cafe", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--iterations", type=int, default=400, help="attack (= training) iterations (default 400)"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=80, help="digits in the federation (default 80)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=40, help="samples per iteration over all workers (default 40)"
+    )
+    parser.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        default="fast",
+        help="data-step setting: 'fast' (ours, default) or 'authors' (DeRafael/CAFE's constant 0.01)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of data choice, models and attack"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 8 digits, batch 4, 5 iterations"
+    )
     args = parser.parse_args(argv)
     if min(args.iterations, args.samples, args.batch) < 1:
         parser.error("--iterations, --samples and --batch must be positive")
@@ -57,7 +73,9 @@ def _mean_digit() -> torch.Tensor:
         return load_mnist("train")[0].mean(0)
 
 
-def run_setting(kind: str, *, samples: int, batch: int, iterations: int, seed: int, variant: str = "fast") -> dict:
+def run_setting(
+    kind: str, *, samples: int, batch: int, iterations: int, seed: int, variant: str = "fast"
+) -> dict:
     """Attack one frozen-model federation and summarise it as a JSON-able dict."""
     setting = mnist_setting(kind, num_samples=samples, batch_size=batch, seed=seed)
     attack = Cafe(setting, seed=seed, progress=False, **VARIANTS[variant])
@@ -89,16 +107,25 @@ def run_setting(kind: str, *, samples: int, batch: int, iterations: int, seed: i
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one JSON object; returns 0."""
     args = _parse(argv)
-    samples, batch, iterations = (8, 4, 5) if args.quick else (args.samples, args.batch, args.iterations)
+    samples, batch, iterations = (
+        (8, 4, 5) if args.quick else (args.samples, args.batch, args.iterations)
+    )
     torch.manual_seed(args.seed)
     out = {
-        kind: run_setting(kind, samples=samples, batch=batch, iterations=iterations, seed=args.seed,
-                          variant=args.variant)
+        kind: run_setting(
+            kind,
+            samples=samples,
+            batch=batch,
+            iterations=iterations,
+            seed=args.seed,
+            variant=args.variant,
+        )
         for kind in ("hfl", "vfl")
     }
     out["goal"] = GOAL
     out["goal_met"] = {
-        kind: out[kind]["psnr_mean"] >= GOAL["psnr_mean_min"] and out[kind]["seconds"] <= GOAL["seconds_max"]
+        kind: out[kind]["psnr_mean"] >= GOAL["psnr_mean_min"]
+        and out[kind]["seconds"] <= GOAL["seconds_max"]
         for kind in ("hfl", "vfl")
     }
     print(json.dumps(out))

@@ -31,8 +31,12 @@ import warnings
 import torch
 
 MARGIN_DB = 1.0
-GOALS = {"psnr_above_trivial_db": MARGIN_DB, "accuracy_drop": 2.0, "undefended_accuracy": 88.0,
-         "round_time_ratio": 1.10}
+GOALS = {
+    "psnr_above_trivial_db": MARGIN_DB,
+    "accuracy_drop": 2.0,
+    "undefended_accuracy": 88.0,
+    "round_time_ratio": 1.10,
+}
 
 
 def _positive_int(text: str) -> int:
@@ -46,27 +50,74 @@ def _parser() -> argparse.ArgumentParser:
     from fl_course.scale import lab_settings
 
     S = lab_settings("ch6")
-    p = argparse.ArgumentParser(prog="python -m fl_course.bench defenses", description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=_positive_int, default=S.victims, help=f"victim images (default {S.victims})")
-    p.add_argument("--ig-iterations", type=_positive_int, default=S.ig_iterations, help="Inverting Gradients steps")
-    p.add_argument("--train-images", type=_positive_int, default=S.train_images,
-                   help="MNIST images spread over the clients (the next as many are the public warm-start set)")
-    p.add_argument("--clients", type=_positive_int, default=S.clients, help="FedAvg clients, Dirichlet(0.5) label skew")
-    p.add_argument("--public-images", type=int, default=S.public_images,
-                   help="disjoint public images for the warm start (0: warm start on the clients)")
-    p.add_argument("--warm-rounds", type=int, default=S.warm_rounds, help="public warm-start rounds (0: none)")
+    p = argparse.ArgumentParser(
+        prog="python -m fl_course.bench defenses", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "--images",
+        type=_positive_int,
+        default=S.victims,
+        help=f"victim images (default {S.victims})",
+    )
+    p.add_argument(
+        "--ig-iterations",
+        type=_positive_int,
+        default=S.ig_iterations,
+        help="Inverting Gradients steps",
+    )
+    p.add_argument(
+        "--train-images",
+        type=_positive_int,
+        default=S.train_images,
+        help="MNIST images spread over the clients (the next as many are the public warm-start set)",
+    )
+    p.add_argument(
+        "--clients",
+        type=_positive_int,
+        default=S.clients,
+        help="FedAvg clients, Dirichlet(0.5) label skew",
+    )
+    p.add_argument(
+        "--public-images",
+        type=int,
+        default=S.public_images,
+        help="disjoint public images for the warm start (0: warm start on the clients)",
+    )
+    p.add_argument(
+        "--warm-rounds", type=int, default=S.warm_rounds, help="public warm-start rounds (0: none)"
+    )
     p.add_argument("--rounds", type=_positive_int, default=S.rounds, help="defended FedAvg rounds")
     p.add_argument("--local-epochs", type=_positive_int, default=S.local_epochs)
-    p.add_argument("--seeds", type=_positive_int, default=len(S.seeds), help="FedAvg seeds where one cannot tell")
+    p.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=len(S.seeds),
+        help="FedAvg seeds where one cannot tell",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=32)
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--test-images", type=_positive_int, default=S.test_images)
-    p.add_argument("--soteria-samples", type=_positive_int, default=1,
-                   help="examples Soteria scores per call in FedAvg (its cost grows linearly)")
-    p.add_argument("--epsilons", type=float, nargs="*", default=[1.0, 8.0, 64.0], help="DP-SGD budgets (δ = 1e-5)")
+    p.add_argument(
+        "--soteria-samples",
+        type=_positive_int,
+        default=1,
+        help="examples Soteria scores per call in FedAvg (its cost grows linearly)",
+    )
+    p.add_argument(
+        "--epsilons",
+        type=float,
+        nargs="*",
+        default=[1.0, 8.0, 64.0],
+        help="DP-SGD budgets (δ = 1e-5)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="torch threads (default: torch's choice)",
+    )
     return p
 
 
@@ -82,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     from fl_course.attacks import InvertingGradients
     from fl_course.data import load_mnist
     from fl_course.defenses import GradDefense, Soteria, root_dataset
-    from fl_course.defenses.evaluation import attack_matrix, federated_utility, paper_defenses, privacy_summary
+    from fl_course.defenses.evaluation import (
+        attack_matrix,
+        federated_utility,
+        paper_defenses,
+        privacy_summary,
+    )
     from fl_course.defenses.formal_dp import DPSGD, LocalDPSGD
     from fl_course.fedavg import FedAvg
     from fl_course.models import ConvNet
@@ -96,14 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     root = root_dataset(train_x, train_y, seed=args.seed)  # the paper's 100 images
     defenses = paper_defenses(root, attack="GIA", seed=args.seed)
     privacy_defenses = dict(defenses)
-    privacy_defenses.update({f"DP-SGD ε={e:g}": DPSGD(e, delta=1e-5, seed=args.seed) for e in args.epsilons})
+    privacy_defenses.update(
+        {f"DP-SGD ε={e:g}": DPSGD(e, delta=1e-5, seed=args.seed) for e in args.epsilons}
+    )
 
     # privacy: IG on single-image gradients (victims from the test split)
     victims = torch.arange(args.images) * 97 % len(test_y)
     attack = InvertingGradients(iterations=args.ig_iterations, progress=False, seed=args.seed)
     model_fn = lambda: ConvNet(width=16, seed=args.seed)  # noqa: E731
-    table, _ = attack_matrix(model_fn, test_x[victims], test_y[victims], privacy_defenses, {"IG": attack}, progress=False)
-    privacy = privacy_summary(table, test_x[victims], train_x.mean(0), margin=MARGIN_DB, seed=args.seed)
+    table, _ = attack_matrix(
+        model_fn, test_x[victims], test_y[victims], privacy_defenses, {"IG": attack}, progress=False
+    )
+    privacy = privacy_summary(
+        table, test_x[victims], train_x.mean(0), margin=MARGIN_DB, seed=args.seed
+    )
     privacy = privacy.xs("IG", level="attack")
 
     # utility and cost: FedAvg on non-IID clients from a public warm start
@@ -111,23 +173,51 @@ def main(argv: list[str] | None = None) -> int:
     parts = DirichletPartitioner(args.clients, alpha=0.5, seed=args.seed).split(train_y[:n])
     clients = [(train_x[:n][p], train_y[:n][p]) for p in parts]
     test_set = (test_x[: args.test_images], test_y[: args.test_images])
-    train = dict(lr=args.lr, momentum=args.momentum, weight_decay=5e-4, batch_size=args.batch_size,
-                 local_epochs=args.local_epochs)
+    train = dict(
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=5e-4,
+        batch_size=args.batch_size,
+        local_epochs=args.local_epochs,
+    )
     public = slice(n, n + args.public_images)
-    warm = FedAvg(model_fn, [(train_x[public], train_y[public])] if args.public_images else clients,
-                  test_data=test_set, rounds=max(args.warm_rounds, 1), seed=args.seed, progress=False, **train)
+    warm = FedAvg(
+        model_fn,
+        [(train_x[public], train_y[public])] if args.public_images else clients,
+        test_data=test_set,
+        rounds=max(args.warm_rounds, 1),
+        seed=args.seed,
+        progress=False,
+        **train,
+    )
     if args.warm_rounds:
         warm.run()
     warm_state = copy.deepcopy(warm.model.state_dict())
     utility_defenses = dict(defenses)
-    utility_defenses["Soteria"] = Soteria(defenses["Soteria"].prune_rate, max_samples=args.soteria_samples, seed=args.seed)
+    utility_defenses["Soteria"] = Soteria(
+        defenses["Soteria"].prune_rate, max_samples=args.soteria_samples, seed=args.seed
+    )
     gd = GradDefense(root, seed=args.seed)
     utility_defenses["GradDefense"] = (gd, gd.compensation(args.clients, q=6, noise_scale="paper"))
-    utility_defenses.update({f"DP-SGD ε={e:g}": LocalDPSGD(e, delta=1e-5, rounds=args.rounds, seed=args.seed)
-                             for e in args.epsilons})
+    utility_defenses.update(
+        {
+            f"DP-SGD ε={e:g}": LocalDPSGD(e, delta=1e-5, rounds=args.rounds, seed=args.seed)
+            for e in args.epsilons
+        }
+    )
     seeds = tuple(range(args.seed, args.seed + args.seeds))
-    utility = federated_utility(model_fn, clients, test_set, utility_defenses, seeds=seeds, extra_seeds_below=2.0,
-                                initial_state=warm_state, rounds=args.rounds, progress=False, **train).set_index("defense")
+    utility = federated_utility(
+        model_fn,
+        clients,
+        test_set,
+        utility_defenses,
+        seeds=seeds,
+        extra_seeds_below=2.0,
+        initial_state=warm_state,
+        rounds=args.rounds,
+        progress=False,
+        **train,
+    ).set_index("defense")
 
     result: dict[str, object] = {"defenses": {}}
     for name in utility.index:
@@ -146,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         defense = utility_defenses[name]
         if getattr(defense, "formal", False):
-            row.update(epsilon=float(defense.epsilon), delta=float(defense.delta),
-                       epsilon_spent=round(float(utility.loc[name, "epsilon"]), 3))
+            row.update(
+                epsilon=float(defense.epsilon),
+                delta=float(defense.delta),
+                epsilon_spent=round(float(utility.loc[name, "epsilon"]), 3),
+            )
         result["defenses"][name] = row
     undefended = result["defenses"]["none"]["accuracy"]
     goals_met = {}

@@ -43,18 +43,37 @@ TAG_BITS = 64
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fl_course.bench paillier", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parties", type=int, default=6, help="parties whose vectors are averaged (default 6)")
+    parser = argparse.ArgumentParser(
+        prog="python -m fl_course.bench paillier", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--parties", type=int, default=6, help="parties whose vectors are averaged (default 6)"
+    )
     parser.add_argument("--params", type=int, default=7850, help="values per vector (default 7850)")
-    parser.add_argument("--key-bits", type=int, default=2048, help="Paillier modulus bits (default 2048)")
-    parser.add_argument("--naive-elements", type=int, default=None,
-                        help="values per party timed for the naive pipeline (default: enough for 1,000 encryptions)")
-    parser.add_argument("--workers", type=int, default=None, help="encryption processes (default: all cores)")
-    parser.add_argument("--max-abs", type=float, default=32.0, help="encodable range of the packed scheme")
+    parser.add_argument(
+        "--key-bits", type=int, default=2048, help="Paillier modulus bits (default 2048)"
+    )
+    parser.add_argument(
+        "--naive-elements",
+        type=int,
+        default=None,
+        help="values per party timed for the naive pipeline (default: enough for 1,000 encryptions)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="encryption processes (default: all cores)"
+    )
+    parser.add_argument(
+        "--max-abs", type=float, default=32.0, help="encodable range of the packed scheme"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
-    parser.add_argument("--single-core", action="store_true",
-                        help="also time the packed pipeline with one worker (packed_single_core_seconds)")
-    parser.add_argument("--allow-small-keys", action="store_true", help="accept keys below 2048 bits (tests only)")
+    parser.add_argument(
+        "--single-core",
+        action="store_true",
+        help="also time the packed pipeline with one worker (packed_single_core_seconds)",
+    )
+    parser.add_argument(
+        "--allow-small-keys", action="store_true", help="accept keys below 2048 bits (tests only)"
+    )
     return parser
 
 
@@ -75,25 +94,40 @@ def _naive(public_key, private_key, vectors: np.ndarray) -> tuple[dict, np.ndarr
     t2 = time.perf_counter()
     mean = np.array([private_key.decrypt(c) for c in sums]) / len(vectors)
     t3 = time.perf_counter()
-    return {"encrypt": t1 - t0, "add": t2 - t1, "decrypt": t3 - t2, "cpu": _cpu_seconds() - c0}, mean
+    return {
+        "encrypt": t1 - t0,
+        "add": t2 - t1,
+        "decrypt": t3 - t2,
+        "cpu": _cpu_seconds() - c0,
+    }, mean
 
 
 def _packed(public_key, private_key, vectors: np.ndarray, args, workers: int):
     """Time the tagged, fresh packed pipeline; returns (stage times, mean, scheme, freshness check)."""
-    scheme = PackedPaillier(public_key, max_abs=args.max_abs, max_weight=len(vectors), tag_bits=TAG_BITS,
-                            workers=workers, allow_small_keys=args.allow_small_keys)
+    scheme = PackedPaillier(
+        public_key,
+        max_abs=args.max_abs,
+        max_weight=len(vectors),
+        tag_bits=TAG_BITS,
+        workers=workers,
+        allow_small_keys=args.allow_small_keys,
+    )
     holder = KeyHolder(scheme, private_key, min_contributors=min(2, len(vectors)))
     keys = {f"party {k}": holder.register(f"party {k}") for k in range(len(vectors))}
     c0 = _cpu_seconds()
     t0 = time.perf_counter()
-    encrypted = [scheme.encrypt(v, tag_key=keys[f"party {k}"], round_id=0) for k, v in enumerate(vectors)]
+    encrypted = [
+        scheme.encrypt(v, tag_key=keys[f"party {k}"], round_id=0) for k, v in enumerate(vectors)
+    ]
     t1 = time.perf_counter()
     total = sum(encrypted[1:], encrypted[0])
     t2 = time.perf_counter()
     mean = holder.decrypt_aggregate(total, round_id=0, weights=dict.fromkeys(keys, 1))
     t3 = time.perf_counter()
     times = {"encrypt": t1 - t0, "add": t2 - t1, "decrypt": t3 - t2, "cpu": _cpu_seconds() - c0}
-    again = scheme.encrypt(vectors[0], tag_key=keys["party 0"], round_id=0)  # untimed freshness check
+    again = scheme.encrypt(
+        vectors[0], tag_key=keys["party 0"], round_id=0
+    )  # untimed freshness check
     fresh = all(a != b for a, b in zip(again.ciphertexts, encrypted[0].ciphertexts))
     return times, mean, scheme, fresh
 
@@ -113,13 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     vectors = rng.normal(0.0, 1.0, (args.parties, args.params)).clip(-args.max_abs, args.max_abs)
     expected = vectors.mean(axis=0)
     load_before = os.getloadavg()[0]
-    public_key, private_key = generate_keypair(args.key_bits, allow_small_keys=args.allow_small_keys)
+    public_key, private_key = generate_keypair(
+        args.key_bits, allow_small_keys=args.allow_small_keys
+    )
 
     naive_times, naive_mean = _naive(public_key, private_key, vectors[:, :naive_elements])
     naive_cpu = naive_times.pop("cpu") * args.params / naive_elements
     naive_measured = sum(naive_times.values())
     naive_seconds = naive_measured * args.params / naive_elements
-    packed_times, packed_mean, scheme, fresh = _packed(public_key, private_key, vectors, args, workers)
+    packed_times, packed_mean, scheme, fresh = _packed(
+        public_key, private_key, vectors, args, workers
+    )
     per_party = scheme.layout.num_plaintexts(args.params)
     packed_cpu = packed_times.pop("cpu")
     packed_seconds = sum(packed_times.values())
@@ -130,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         "naive_seconds": round(naive_seconds, 3),
         "naive_measured_elements": naive_elements * args.parties,
         "naive_measured_seconds": round(naive_measured, 3),
-        "naive_ms_per_encryption": round(1e3 * naive_times["encrypt"] / (naive_elements * args.parties), 3),
+        "naive_ms_per_encryption": round(
+            1e3 * naive_times["encrypt"] / (naive_elements * args.parties), 3
+        ),
         "naive_ms_per_decryption": round(1e3 * naive_times["decrypt"] / naive_elements, 3),
         "naive_max_abs_error": float(np.max(np.abs(naive_mean - expected[:naive_elements]))),
         "packed_seconds": round(packed_seconds, 3),
@@ -155,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         single_times, *_ = _packed(public_key, private_key, vectors, args, 1)
         single_times.pop("cpu")
         result["packed_single_core_seconds"] = round(sum(single_times.values()), 3)
-        result["speedup_single_core"] = round(naive_seconds / result["packed_single_core_seconds"], 1)
+        result["speedup_single_core"] = round(
+            naive_seconds / result["packed_single_core_seconds"], 1
+        )
     result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     result["goals"] = GOALS
     result["goals_met"] = bool(

@@ -20,7 +20,14 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-__all__ = ["Update", "Defense", "ServerTransform", "flatten_update", "unflatten_update", "weights_fingerprint"]
+__all__ = [
+    "Update",
+    "Defense",
+    "ServerTransform",
+    "flatten_update",
+    "unflatten_update",
+    "weights_fingerprint",
+]
 
 Update = dict[str, torch.Tensor]
 
@@ -32,7 +39,9 @@ def _check_seed(seed: int) -> None:
 
 def _check_percent(name: str, value: float, *, upper_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number between 0 and 100 (a percentage), got {value!r}.")
+        raise ValueError(
+            f"{name} must be a number between 0 and 100 (a percentage), got {value!r}."
+        )
     if value < 0 or value > 100 or (upper_open and value == 100):
         bound = "below 100" if upper_open else "at most 100"
         raise ValueError(f"{name} is a percentage: pass a value from 0 to {bound}, got {value!r}.")
@@ -58,10 +67,14 @@ def check_update(update: Mapping[str, torch.Tensor]) -> None:
         )
     for name, value in update.items():
         if not isinstance(value, torch.Tensor):
-            raise TypeError(f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor.")
+            raise TypeError(
+                f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor."
+            )
 
 
-def protected_names(update: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> list[str]:
+def protected_names(
+    update: Mapping[str, torch.Tensor], model: nn.Module | None = None
+) -> list[str]:
     """Names of the entries a defense perturbs: floating tensors that are model parameters.
 
     Without a model every floating-point entry counts. Integer buffers (such as
@@ -86,7 +99,9 @@ def weights_fingerprint(model: nn.Module) -> tuple[float, ...]:
     risks, Soteria's feature scores) recompute it only when this key changes.
     """
     params = [p.detach() for p in model.parameters()]
-    return tuple(float(p.double().sum()) for p in params) + tuple(float(p.double().abs().sum()) for p in params)
+    return tuple(float(p.double().sum()) for p in params) + tuple(
+        float(p.double().abs().sum()) for p in params
+    )
 
 
 def flatten_update(update: Mapping[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:
@@ -94,7 +109,9 @@ def flatten_update(update: Mapping[str, torch.Tensor], names: Sequence[str]) -> 
     return torch.cat([update[k].detach().reshape(-1) for k in names])
 
 
-def unflatten_update(flat: torch.Tensor, update: Mapping[str, torch.Tensor], names: Sequence[str]) -> Update:
+def unflatten_update(
+    flat: torch.Tensor, update: Mapping[str, torch.Tensor], names: Sequence[str]
+) -> Update:
     """Inverse of :func:`flatten_update`; entries not in ``names`` are copied from ``update``."""
     out = {k: v.detach().clone() for k, v in update.items()}
     start = 0
@@ -169,7 +186,9 @@ class Defense(ABC):
         """
         check_update(update)
         if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
-            raise ValueError(f"iteration must be a non-negative integer (the local step index), got {iteration!r}.")
+            raise ValueError(
+                f"iteration must be a non-negative integer (the local step index), got {iteration!r}."
+            )
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         private = {k: v.detach().clone() for k, v in update.items()}
@@ -186,7 +205,9 @@ class Defense(ABC):
     ) -> Update:
         """Protect ``update`` (a private copy the method may modify) and return it."""
 
-    def _noise(self, shape: torch.Size, kind: str, scale: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    def _noise(
+        self, shape: torch.Size, kind: str, scale: float | torch.Tensor, like: torch.Tensor
+    ) -> torch.Tensor:
         """Draw noise on the CPU generator (reproducible everywhere), then move it to ``like``'s device."""
         if kind == "gaussian":
             z = torch.randn(shape, generator=self._generator)
@@ -266,7 +287,11 @@ def _first_batch(data):
     """The client's data as an ``(images, labels)`` pair, or ``None``."""
     if data is None:
         return None
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(t, torch.Tensor) for t in data)
+    ):
         return data[0], data[1]
     return None
 

@@ -15,10 +15,15 @@ from __future__ import annotations
 import math
 import warnings
 
-import torch
 from torch import nn
 
-from fl_course.defenses.base import Defense, Update, _check_positive, flatten_update, protected_names
+from fl_course.defenses.base import (
+    Defense,
+    Update,
+    _check_positive,
+    flatten_update,
+    protected_names,
+)
 
 __all__ = ["GaussianNoise", "LaplaceNoise"]
 
@@ -74,6 +79,7 @@ class GaussianNoise(_AdditiveNoise):
 
     Examples
     --------
+    >>> import torch
     >>> dp = GaussianNoise(sigma=0.1, seed=0)
     >>> out = dp({"w": torch.zeros(1000)})
     >>> round(float(out["w"].std()), 1)
@@ -83,7 +89,9 @@ class GaussianNoise(_AdditiveNoise):
     name = "DP-Gaussian"
     _kind = "gaussian"
 
-    def __init__(self, sigma: float = 1e-2, *, clip_norm: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, sigma: float = 1e-2, *, clip_norm: float | None = None, seed: int = 0
+    ) -> None:
         super().__init__(sigma, clip_norm=clip_norm, seed=seed)
 
     @property
@@ -103,7 +111,9 @@ class GaussianNoise(_AdditiveNoise):
         0.484
         """
         if self.clip_norm is None:
-            raise ValueError("epsilon() needs a norm bound: build GaussianNoise(..., clip_norm=C) first.")
+            raise ValueError(
+                "epsilon() needs a norm bound: build GaussianNoise(..., clip_norm=C) first."
+            )
         if not 0 < delta < 1:
             raise ValueError(f"delta must lie strictly between 0 and 1, got {delta!r}.")
         return self.clip_norm * math.sqrt(2 * math.log(1.25 / delta)) / self.scale
@@ -122,6 +132,7 @@ class LaplaceNoise(_AdditiveNoise):
 
     Examples
     --------
+    >>> import torch
     >>> out = LaplaceNoise(scale=0.1, seed=0)({"w": torch.zeros(20000)})
     >>> round(float(out["w"].abs().mean()), 2)
     0.1
@@ -130,5 +141,7 @@ class LaplaceNoise(_AdditiveNoise):
     name = "DP-Laplace"
     _kind = "laplace"
 
-    def __init__(self, scale: float = 1e-2, *, clip_norm: float | None = None, seed: int = 0) -> None:
+    def __init__(
+        self, scale: float = 1e-2, *, clip_norm: float | None = None, seed: int = 0
+    ) -> None:
         super().__init__(scale, clip_norm=clip_norm, seed=seed)

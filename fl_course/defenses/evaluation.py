@@ -24,16 +24,39 @@ from fl_course.defenses.local_steps import LocalStepProtection, RoundProtection
 from fl_course.defenses.outpost import Outpost
 from fl_course.defenses.soteria import Soteria
 
-__all__ = ["PAPER_SETTINGS", "guarantee", "paper_defenses", "attack_matrix", "privacy_summary", "cafe_matrix", "federated_run",
-           "federated_utility", "local_training_delta", "production_matrix", "compensation_error", "compensation_split",
-           "default_initialised", "round_aggregates"]
+__all__ = [
+    "PAPER_SETTINGS",
+    "guarantee",
+    "paper_defenses",
+    "attack_matrix",
+    "privacy_summary",
+    "cafe_matrix",
+    "federated_run",
+    "federated_utility",
+    "local_training_delta",
+    "production_matrix",
+    "compensation_error",
+    "compensation_split",
+    "default_initialised",
+    "round_aggregates",
+]
 
 #: GradDefense's Table II settings per attack family (Sec. VI-B, the settings above Table II):
 #: GC pruning rate (%), PLD (Soteria) pruning rate (%), GradDefense perturbation rate γ; DP noise 1e-2
 #: and GradDefense σ = 1e-2 for both. "DGA" = DLG/iDLG, "GIA" = Inverting Gradients.
 PAPER_SETTINGS = {
-    "DGA": {"gc_prune": 80.0, "pld_prune": 60.0, "perturb_fraction": PAPER_PERTURB_FRACTION["DGA"], "noise": 1e-2},
-    "GIA": {"gc_prune": 90.0, "pld_prune": 80.0, "perturb_fraction": PAPER_PERTURB_FRACTION["GIA"], "noise": 1e-2},
+    "DGA": {
+        "gc_prune": 80.0,
+        "pld_prune": 60.0,
+        "perturb_fraction": PAPER_PERTURB_FRACTION["DGA"],
+        "noise": 1e-2,
+    },
+    "GIA": {
+        "gc_prune": 90.0,
+        "pld_prune": 80.0,
+        "perturb_fraction": PAPER_PERTURB_FRACTION["GIA"],
+        "noise": 1e-2,
+    },
 }
 
 
@@ -74,7 +97,9 @@ def paper_defenses(
         ``"Outpost"`` (β 0.125, φ 40, prune_base 80, noise_base 0.8).
     """
     if attack not in PAPER_SETTINGS:
-        raise ValueError(f"attack must be one of {sorted(PAPER_SETTINGS)} (Table II's two halves), got {attack!r}.")
+        raise ValueError(
+            f"attack must be one of {sorted(PAPER_SETTINGS)} (Table II's two halves), got {attack!r}."
+        )
     cfg = PAPER_SETTINGS[attack]
     return {
         "none": None,
@@ -82,7 +107,9 @@ def paper_defenses(
         "DP-Gaussian": GaussianNoise(cfg["noise"], seed=seed),
         "DP-Laplace": LaplaceNoise(cfg["noise"], seed=seed),
         "Soteria": Soteria(cfg["pld_prune"], seed=seed),
-        "GradDefense": GradDefense(root_data, perturb_fraction=cfg["perturb_fraction"], sigma=cfg["noise"], seed=seed),
+        "GradDefense": GradDefense(
+            root_data, perturb_fraction=cfg["perturb_fraction"], sigma=cfg["noise"], seed=seed
+        ),
         "Outpost": Outpost(seed=seed),
     }
 
@@ -133,7 +160,11 @@ def attack_matrix(
             x, y = images[i : i + 1], labels[i : i + 1]
             model = model_fn()
             observed = client_gradient(model, x, y).tensors
-            shared = observed if defense is None else defense(observed, model=model, data=(x, y), iteration=0)
+            shared = (
+                observed
+                if defense is None
+                else defense(observed, model=model, data=(x, y), iteration=0)
+            )
             for a_name, attack in attacks.items():
                 start = time.perf_counter()
                 result = attack.reconstruct(model, shared, labels=y)
@@ -192,7 +223,9 @@ def privacy_summary(
     trivial = metrics.trivial_guesses(targets, mean_image, seed=seed, metric=metric)
     best = trivial["psnr"].astype(float).idxmax()
     grouped = table.groupby(["defense", "attack"], sort=False)
-    out = grouped.agg(psnr=("psnr", "mean"), psnr_std=("psnr", "std"), ssim=("ssim", "mean"), n=("psnr", "size"))
+    out = grouped.agg(
+        psnr=("psnr", "mean"), psnr_std=("psnr", "std"), ssim=("ssim", "mean"), n=("psnr", "size")
+    )
     out["psnr_trivial_best"] = float(trivial.loc[best, "psnr"])
     out["ssim_trivial_best"] = float(trivial.loc[best, "ssim"])
     out["trivial_guess"] = best
@@ -255,31 +288,55 @@ def cafe_matrix(
     from fl_course.attacks.cafe import VARIANTS, Cafe, mnist_setting
 
     if not isinstance(defenses, Mapping) or not defenses:
-        raise ValueError('defenses must be a non-empty dict of name to Defense or None, e.g. {"none": None}.')
+        raise ValueError(
+            'defenses must be a non-empty dict of name to Defense or None, e.g. {"none": None}.'
+        )
     for name, defense in defenses.items():
         if defense is not None and not isinstance(defense, Defense):
-            raise ValueError(f"defenses[{name!r}] is a {type(defense).__name__}; pass a Defense or None (no defense).")
-    for name, value in [("num_samples", num_samples), ("batch_size", batch_size), ("iterations", iterations)]:
+            raise ValueError(
+                f"defenses[{name!r}] is a {type(defense).__name__}; pass a Defense or None (no defense)."
+            )
+    for name, value in [
+        ("num_samples", num_samples),
+        ("batch_size", batch_size),
+        ("iterations", iterations),
+    ]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if batch_size > num_samples:
-        raise ValueError(f"batch_size={batch_size} exceeds num_samples={num_samples}; the batch is drawn from them.")
+        raise ValueError(
+            f"batch_size={batch_size} exceeds num_samples={num_samples}; the batch is drawn from them."
+        )
     _check_seed(seed)
 
     rows, recs = [], {}
-    for name, defense in tqdm(defenses.items(), desc="CAFE per defense", disable=not progress, leave=False):
-        setting = mnist_setting("hfl", num_samples=num_samples, batch_size=batch_size, lr=0.0, seed=seed)
+    for name, defense in tqdm(
+        defenses.items(), desc="CAFE per defense", disable=not progress, leave=False
+    ):
+        setting = mnist_setting(
+            "hfl", num_samples=num_samples, batch_size=batch_size, lr=0.0, seed=seed
+        )
         if defense is not None:
             defense.reset()
             setting.gradient_hook = defense.gradient_hook(model=setting.model)
-        attack = Cafe(setting, seed=seed, progress=False, **VARIANTS["fast"])  # chapter 5's faster lr
+        attack = Cafe(
+            setting, seed=seed, progress=False, **VARIANTS["fast"]
+        )  # chapter 5's faster lr
         start = time.perf_counter()
         attack.run(iterations, eval_every=iterations)
         seconds = time.perf_counter() - start
         truth, fake = setting.images.cpu(), attack.fake_data.detach().clamp(0, 1).cpu()
         scores = attack.psnr()
-        rows.append({"defense": name, "psnr": float(scores.mean()), "psnr_min": float(scores.min()),
-                     "ssim": metrics.ssim(truth, fake), "mse": metrics.mse(truth, fake), "seconds": seconds})
+        rows.append(
+            {
+                "defense": name,
+                "psnr": float(scores.mean()),
+                "psnr_min": float(scores.min()),
+                "ssim": metrics.ssim(truth, fake),
+                "mse": metrics.mse(truth, fake),
+                "seconds": seconds,
+            }
+        )
         recs[name] = fake
     return pd.DataFrame(rows), recs
 
@@ -328,34 +385,66 @@ def federated_run(
     """
     from fl_course.fedavg import FedAvg
 
-    if hasattr(defense, "calibrate") and hasattr(defense, "local_update"):  # a formal_dp mechanism (LocalDPSGD)
+    if hasattr(defense, "calibrate") and hasattr(
+        defense, "local_update"
+    ):  # a formal_dp mechanism (LocalDPSGD)
         from fl_course.defenses.formal_dp import PrivateFedAvg
 
-        sim = PrivateFedAvg(model_fn, client_data, mechanism=defense, test_data=test_data, rounds=rounds, lr=lr,
-                            momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
-                            local_epochs=local_epochs, seed=seed, progress=False)
+        sim = PrivateFedAvg(
+            model_fn,
+            client_data,
+            mechanism=defense,
+            test_data=test_data,
+            rounds=rounds,
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            local_epochs=local_epochs,
+            seed=seed,
+            progress=False,
+        )
         if initial_state is not None:
             sim.model.load_state_dict(dict(initial_state), strict=False)
         cpu_start = time.process_time()
         history = sim.run()
-        return {"accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
-                "round_seconds": float(np.median(history["seconds"])),
-                "round_cpu_seconds": (time.process_time() - cpu_start) / rounds,
-                "defense_cpu_seconds": 0.0, "defense_calls": 0,
-                "epsilon": float(history["epsilon_max"].iloc[-1])}
+        return {
+            "accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
+            "round_seconds": float(np.median(history["seconds"])),
+            "round_cpu_seconds": (time.process_time() - cpu_start) / rounds,
+            "defense_cpu_seconds": 0.0,
+            "defense_calls": 0,
+            "epsilon": float(history["epsilon_max"].iloc[-1]),
+        }
     client, server = defense if isinstance(defense, tuple) else (defense, None)
     where = placement if placement is not None else getattr(client, "placement", "round")
     if where not in ("round", "step"):
-        raise ValueError(f"placement must be 'round' (once per shared update) or 'step' (every local step), got {where!r}.")
-    sim = FedAvg(model_fn, client_data, test_data=test_data, rounds=rounds, lr=lr, momentum=momentum,
-                 weight_decay=weight_decay, batch_size=batch_size, local_epochs=local_epochs, seed=seed,
-                 progress=False)
+        raise ValueError(
+            f"placement must be 'round' (once per shared update) or 'step' (every local step), got {where!r}."
+        )
+    sim = FedAvg(
+        model_fn,
+        client_data,
+        test_data=test_data,
+        rounds=rounds,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        local_epochs=local_epochs,
+        seed=seed,
+        progress=False,
+    )
     if initial_state is not None:
         sim.model.load_state_dict(dict(initial_state), strict=False)
     guard = None
     if client is not None:
         client.reset()
-        guard = LocalStepProtection(client, sim.model) if where == "step" else RoundProtection(client, sim.model, lr=lr)
+        guard = (
+            LocalStepProtection(client, sim.model)
+            if where == "step"
+            else RoundProtection(client, sim.model, lr=lr)
+        )
         sim.step_hook, sim.client_hook = guard.step_hook, guard.client_hook
     if server is not None:
         sim.server_hook = server.server_hook()
@@ -365,11 +454,13 @@ def federated_run(
     calls = guard.calls if guard is not None else 0
     if guard is not None:
         guard.detach()
-    return {"accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
-            "round_seconds": float(np.median(history["seconds"])),
-            "round_cpu_seconds": cpu,
-            "defense_cpu_seconds": (guard.seconds / calls) if calls else 0.0,
-            "defense_calls": calls}
+    return {
+        "accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
+        "round_seconds": float(np.median(history["seconds"])),
+        "round_cpu_seconds": cpu,
+        "defense_cpu_seconds": (guard.seconds / calls) if calls else 0.0,
+        "defense_calls": calls,
+    }
 
 
 def federated_utility(
@@ -412,7 +503,9 @@ def federated_utility(
         (the same with wall-clock medians).
     """
     if "none" not in defenses:
-        raise ValueError('defenses must include "none" (no defense), the baseline of accuracy_drop and time ratios.')
+        raise ValueError(
+            'defenses must include "none" (no defense), the baseline of accuracy_drop and time ratios.'
+        )
     if "seed" in train:
         raise ValueError("Pass seeds=(...) instead of seed=; every defense runs with every seed.")
     if not seeds:
@@ -425,7 +518,9 @@ def federated_utility(
         client = defenses[name][0] if isinstance(defenses[name], tuple) else defenses[name]
         own = "step" if hasattr(client, "local_update") else getattr(client, "placement", "round")
         where[name] = placements.get(name, own)
-    bar = tqdm(total=len(order) * len(seeds), desc="FedAvg per defense", disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(order) * len(seeds), desc="FedAvg per defense", disable=not progress, leave=False
+    )
     for i, seed in enumerate(seeds):
         for name in order:
             if i > 0 and extra_seeds_below is not None and name != "none":
@@ -433,20 +528,37 @@ def federated_utility(
                 if abs(drop) >= extra_seeds_below:
                     bar.update()
                     continue
-            runs[name].append(federated_run(model_fn, client_data, test_data, defenses[name], placement=where[name],
-                                            seed=seed, **train))
+            runs[name].append(
+                federated_run(
+                    model_fn,
+                    client_data,
+                    test_data,
+                    defenses[name],
+                    placement=where[name],
+                    seed=seed,
+                    **train,
+                )
+            )
             bar.update()
     bar.close()
     rows = []
     for name in order:
         client = defenses[name][0] if isinstance(defenses[name], tuple) else defenses[name]
         frame = pd.DataFrame(runs[name])
-        rows.append({"defense": name, "accuracy": frame["accuracy"].mean(),
-                     "accuracy_std": frame["accuracy"].std(ddof=1) if len(frame) > 1 else float("nan"), "n": len(frame),
-                     "round_seconds": frame["round_seconds"].mean(), "round_cpu_seconds": frame["round_cpu_seconds"].mean(),
-                     "defense_cpu_seconds": frame["defense_cpu_seconds"].mean(),
-                     "placement": where[name] if client is not None else "–", "formal": bool(getattr(client, "formal", False)),
-                     "epsilon": frame["epsilon"].mean() if "epsilon" in frame else float("nan")})
+        rows.append(
+            {
+                "defense": name,
+                "accuracy": frame["accuracy"].mean(),
+                "accuracy_std": frame["accuracy"].std(ddof=1) if len(frame) > 1 else float("nan"),
+                "n": len(frame),
+                "round_seconds": frame["round_seconds"].mean(),
+                "round_cpu_seconds": frame["round_cpu_seconds"].mean(),
+                "defense_cpu_seconds": frame["defense_cpu_seconds"].mean(),
+                "placement": where[name] if client is not None else "–",
+                "formal": bool(getattr(client, "formal", False)),
+                "epsilon": frame["epsilon"].mean() if "epsilon" in frame else float("nan"),
+            }
+        )
     table = pd.DataFrame(rows).set_index("defense")
     table["accuracy_drop"] = table.loc["none", "accuracy"] - table["accuracy"]
     table["round_time_ratio"] = table["round_cpu_seconds"] / table.loc["none", "round_cpu_seconds"]
@@ -483,7 +595,9 @@ def local_training_delta(
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
     local = copy.deepcopy(model)
     start = {n: p.detach().clone() for n, p in local.named_parameters()}
-    optimizer = torch.optim.SGD(local.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    optimizer = torch.optim.SGD(
+        local.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
+    )
     guard = LocalStepProtection(defense, local) if defense is not None else None
     for t in range(steps):
         if guard is not None:
@@ -538,7 +652,9 @@ def production_matrix(
     from fl_course.attacks import ObservedUpdate
 
     rows = []
-    bar = tqdm(total=len(defenses) * len(images), desc="production Δ", disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(defenses) * len(images), desc="production Δ", disable=not progress, leave=False
+    )
     for name, defense in defenses.items():
         if defense is not None:
             defense.reset()
@@ -546,10 +662,18 @@ def production_matrix(
             x, y = images[i : i + 1], labels[i : i + 1]
             model = model_fn()
             delta = local_training_delta(model, x, y, steps=steps, lr=lr, defense=defense)
-            observed = ObservedUpdate.delta(delta, num_images=1, lr=lr, local_epochs=steps, batch_size=1)
+            observed = ObservedUpdate.delta(
+                delta, num_images=1, lr=lr, local_epochs=steps, batch_size=1
+            )
             rec = attack.reconstruct(model, observed, labels=y).images
-            rows.append({"defense": name, "image": i, "psnr": float(metrics.psnr(x, rec)),
-                         "ssim": float(metrics.ssim(x, rec))})
+            rows.append(
+                {
+                    "defense": name,
+                    "image": i,
+                    "psnr": float(metrics.psnr(x, rec)),
+                    "ssim": float(metrics.ssim(x, rec)),
+                }
+            )
             bar.update()
     bar.close()
     return pd.DataFrame(rows)
@@ -591,7 +715,16 @@ def round_aggregates(
     """
     from fl_course.fedavg import FedAvg, weighted_average
 
-    sim = FedAvg(model_fn, client_data, test_data=client_data[0], rounds=1, lr=lr, seed=seed, progress=False, **train)
+    sim = FedAvg(
+        model_fn,
+        client_data,
+        test_data=client_data[0],
+        rounds=1,
+        lr=lr,
+        seed=seed,
+        progress=False,
+        **train,
+    )
     sim.model.load_state_dict(dict(initial_state), strict=False)
     guard = RoundProtection(defense, sim.model, lr=lr)
     sim.step_hook = guard.step_hook
@@ -640,6 +773,11 @@ def compensation_split(
     kept_signal = transform.reproject({k: clean[k] for k in names})
     kept_noise = transform.reproject(noise)
     scale = float(c.norm()) or 1.0
-    return {"directions_kept": transform.last_kept, "directions": transform.last_directions,
-            "signal_kept": float(kept_signal.norm()) / scale, "noise_kept": float(kept_noise.norm()) / (float(z.norm()) or 1.0),
-            "error_before": float(z.norm()) / scale, "error_after": float((f - c).norm()) / scale}
+    return {
+        "directions_kept": transform.last_kept,
+        "directions": transform.last_directions,
+        "signal_kept": float(kept_signal.norm()) / scale,
+        "noise_kept": float(kept_noise.norm()) / (float(z.norm()) or 1.0),
+        "error_before": float(z.norm()) / scale,
+        "error_after": float((f - c).norm()) / scale,
+    }

@@ -45,7 +45,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fl_course.defenses.base import Defense, Update, _check_positive, _check_seed, flatten_update, protected_names
+from fl_course.defenses.base import (
+    Defense,
+    Update,
+    _check_positive,
+    _check_seed,
+    flatten_update,
+    protected_names,
+)
 from fl_course.fedavg import FedAvg, evaluate, weighted_average
 
 __all__ = [
@@ -70,8 +77,12 @@ ACCOUNTANTS = ("rdp", "prv")
 #: Rényi orders searched by the RDP accountant: Opacus' defaults (1.1 … 63) extended down to
 #: 1.01 (large ε: small σ, best order near 1) and up to 1024 (small ε: large σ, best order
 #: above 63), so that neither end is over-estimated.
-RDP_ORDERS = [1.01, 1.02, 1.05] + [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)) + [
-    64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024]
+RDP_ORDERS = (
+    [1.01, 1.02, 1.05]
+    + [1 + x / 10.0 for x in range(1, 100)]
+    + list(range(12, 64))
+    + [64, 80, 96, 128, 160, 192, 256, 384, 512, 768, 1024]
+)
 
 
 def _check_probability(name: str, value: float, *, open_right: bool = False) -> float:
@@ -79,8 +90,11 @@ def _check_probability(name: str, value: float, *, open_right: bool = False) -> 
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}.")
     if not 0 < value <= 1 or (open_right and value == 1):
         bound = "(0, 1)" if open_right else "(0, 1]"
-        raise ValueError(f"{name} must lie in {bound}, got {value!r}; e.g. {name}=1e-5." if open_right
-                         else f"{name} must lie in {bound}, got {value!r}; e.g. {name}=batch_size / dataset_size.")
+        raise ValueError(
+            f"{name} must lie in {bound}, got {value!r}; e.g. {name}=1e-5."
+            if open_right
+            else f"{name} must lie in {bound}, got {value!r}; e.g. {name}=batch_size / dataset_size."
+        )
     return float(value)
 
 
@@ -92,7 +106,9 @@ def _check_count(name: str, value: int) -> int:
 
 def _check_accountant(accountant: str) -> str:
     if accountant not in ACCOUNTANTS:
-        raise ValueError(f"accountant must be one of {ACCOUNTANTS} (Opacus' RDP or PRV accountant), got {accountant!r}.")
+        raise ValueError(
+            f"accountant must be one of {ACCOUNTANTS} (Opacus' RDP or PRV accountant), got {accountant!r}."
+        )
     return accountant
 
 
@@ -106,7 +122,9 @@ def _accountant_epsilon(acc, delta: float) -> float:
     if not acc.history:
         return 0.0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # PRV's log(0) at sample rate 1 is handled by Opacus
+        warnings.simplefilter(
+            "ignore", RuntimeWarning
+        )  # PRV's log(0) at sample rate 1 is handled by Opacus
         if acc.mechanism() == "rdp":
             return float(acc.get_epsilon(delta=delta, alphas=RDP_ORDERS))
         return float(acc.get_epsilon(delta=delta))
@@ -117,11 +135,18 @@ def _check_no_batch_norm(model: nn.Module) -> None:
         raise ValueError(
             "The model has BatchNorm layers, which mix the examples of a batch, so clipping one example's "
             "gradient cannot bound its influence. Replace them with GroupNorm, e.g. with "
-            "opacus.validators.ModuleValidator.fix(model).")
+            "opacus.validators.ModuleValidator.fix(model)."
+        )
 
 
-def epsilon_spent(noise_multiplier: float, *, sample_rate: float, steps: int, delta: float = 1e-5,
-                  accountant: str = "rdp") -> float:
+def epsilon_spent(
+    noise_multiplier: float,
+    *,
+    sample_rate: float,
+    steps: int,
+    delta: float = 1e-5,
+    accountant: str = "rdp",
+) -> float:
     """ε of ``steps`` compositions of the sampled Gaussian mechanism (Opacus' accountant).
 
     Parameters
@@ -150,8 +175,14 @@ def epsilon_spent(noise_multiplier: float, *, sample_rate: float, steps: int, de
 
 
 @functools.lru_cache(maxsize=256)
-def noise_multiplier_for(epsilon: float, *, delta: float = 1e-5, sample_rate: float = 1.0, steps: int = 1,
-                         accountant: str = "rdp") -> float:
+def noise_multiplier_for(
+    epsilon: float,
+    *,
+    delta: float = 1e-5,
+    sample_rate: float = 1.0,
+    steps: int = 1,
+    accountant: str = "rdp",
+) -> float:
     """The smallest noise multiplier σ whose ε after ``steps`` releases is at most ``epsilon``.
 
     A bisection (Opacus' :func:`~opacus.accountants.utils.get_noise_multiplier`, ε tolerance
@@ -177,13 +208,22 @@ def noise_multiplier_for(epsilon: float, *, delta: float = 1e-5, sample_rate: fl
         # over-states ε, so the σ returned errs on the private side.
         warnings.filterwarnings("ignore", message="Optimal order is the")
         try:
-            return float(get_noise_multiplier(target_epsilon=float(epsilon), target_delta=float(delta),
-                                              sample_rate=float(sample_rate), steps=int(steps),
-                                              accountant=accountant, epsilon_tolerance=0.01 * float(epsilon),
-                                              **kwargs))
+            return float(
+                get_noise_multiplier(
+                    target_epsilon=float(epsilon),
+                    target_delta=float(delta),
+                    sample_rate=float(sample_rate),
+                    steps=int(steps),
+                    accountant=accountant,
+                    epsilon_tolerance=0.01 * float(epsilon),
+                    **kwargs,
+                )
+            )
         except ValueError as error:
-            raise ValueError(f"No noise multiplier below 1e6 reaches ε = {epsilon} at δ = {delta} over {steps} "
-                             f"steps at sample rate {sample_rate}; raise epsilon or delta, or use fewer steps.") from error
+            raise ValueError(
+                f"No noise multiplier below 1e6 reaches ε = {epsilon} at δ = {delta} over {steps} "
+                f"steps at sample rate {sample_rate}; raise epsilon or delta, or use fewer steps."
+            ) from error
 
 
 class DPSGD(Defense):
@@ -235,8 +275,17 @@ class DPSGD(Defense):
     name = "DP-SGD"
     formal = True
 
-    def __init__(self, epsilon: float, *, delta: float = 1e-5, max_grad_norm: float = 1.0,
-                 sample_rate: float = 1.0, steps: int = 1, accountant: str = "rdp", seed: int = 0) -> None:
+    def __init__(
+        self,
+        epsilon: float,
+        *,
+        delta: float = 1e-5,
+        max_grad_norm: float = 1.0,
+        sample_rate: float = 1.0,
+        steps: int = 1,
+        accountant: str = "rdp",
+        seed: int = 0,
+    ) -> None:
         super().__init__(seed=seed)
         self.epsilon = _check_positive("epsilon", epsilon)
         self.delta = _check_probability("delta", delta, open_right=True)
@@ -244,16 +293,27 @@ class DPSGD(Defense):
         self.sample_rate = _check_probability("sample_rate", sample_rate)
         self.steps = _check_count("steps", steps)
         self.accountant = _check_accountant(accountant)
-        self.noise_multiplier = noise_multiplier_for(self.epsilon, delta=self.delta, sample_rate=self.sample_rate,
-                                                     steps=self.steps, accountant=self.accountant)
+        self.noise_multiplier = noise_multiplier_for(
+            self.epsilon,
+            delta=self.delta,
+            sample_rate=self.sample_rate,
+            steps=self.steps,
+            accountant=self.accountant,
+        )
 
     def epsilon_spent(self, steps: int | None = None) -> float:
         """ε actually spent after ``steps`` releases (default: all), at most :attr:`epsilon`."""
-        return epsilon_spent(self.noise_multiplier, sample_rate=self.sample_rate, steps=steps or self.steps,
-                             delta=self.delta, accountant=self.accountant)
+        return epsilon_spent(
+            self.noise_multiplier,
+            sample_rate=self.sample_rate,
+            steps=steps or self.steps,
+            delta=self.delta,
+            accountant=self.accountant,
+        )
 
-    def per_example_gradients(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                              names: Sequence[str]) -> torch.Tensor:
+    def per_example_gradients(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, names: Sequence[str]
+    ) -> torch.Tensor:
         """``[B, P]`` matrix of per-example cross-entropy gradients over the parameters ``names``."""
         from torch.func import functional_call, grad, vmap
 
@@ -268,11 +328,18 @@ class DPSGD(Defense):
         return torch.cat([grads[k].reshape(len(labels), -1) for k in names], dim=1)
 
     def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
-        if model is None or data is None or not isinstance(data, (tuple, list)) or len(data) != 2 or data[1] is None:
+        if (
+            model is None
+            or data is None
+            or not isinstance(data, (tuple, list))
+            or len(data) != 2
+            or data[1] is None
+        ):
             raise ValueError(
                 "DPSGD clips per-example gradients, so it needs the model and the labelled batch: call it as "
                 "defense(update, model=model, data=(images, labels)). Inside FedAvg's local training use "
-                "LocalDPSGD with PrivateFedAvg instead (LocalStepProtection does not pass the labels).")
+                "LocalDPSGD with PrivateFedAvg instead (LocalStepProtection does not pass the labels)."
+            )
         _check_no_batch_norm(model)
         images, labels = data
         names = protected_names(update, model)
@@ -284,22 +351,31 @@ class DPSGD(Defense):
             raise ValueError(
                 "The update is not the mean cross-entropy gradient of `data` at the model's weights (e.g. a "
                 "model delta after local steps). DPSGD privatises one gradient step; for local training use "
-                "LocalDPSGD with PrivateFedAvg.")
+                "LocalDPSGD with PrivateFedAvg."
+            )
         norms = per_example.norm(dim=1, keepdim=True)
         clipped = per_example * (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-        noise = self._noise(clipped.shape[1:], "gaussian", self.noise_multiplier * self.max_grad_norm, clipped)
+        noise = self._noise(
+            clipped.shape[1:], "gaussian", self.noise_multiplier * self.max_grad_norm, clipped
+        )
         private = (clipped.sum(0) + noise) / len(labels)
         start = 0
         for k in names:
             n = update[k].numel()
-            update[k] = private[start:start + n].reshape(update[k].shape).to(update[k].dtype)
+            update[k] = private[start : start + n].reshape(update[k].shape).to(update[k].dtype)
             start += n
         return update
 
     def _settings(self) -> dict[str, object]:
-        return {"epsilon": self.epsilon, "delta": self.delta, "max_grad_norm": self.max_grad_norm,
-                "sample_rate": self.sample_rate, "steps": self.steps, "accountant": self.accountant,
-                "seed": self.seed}
+        return {
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "max_grad_norm": self.max_grad_norm,
+            "sample_rate": self.sample_rate,
+            "steps": self.steps,
+            "accountant": self.accountant,
+            "seed": self.seed,
+        }
 
 
 class PrivacyLedger:
@@ -322,7 +398,9 @@ class PrivacyLedger:
         self._accountants = [_make_accountant(accountant) for _ in range(num_clients)]
         self._rows: list[dict] = []
 
-    def spend(self, client: int, *, noise_multiplier: float, sample_rate: float, steps: int = 1) -> None:
+    def spend(
+        self, client: int, *, noise_multiplier: float, sample_rate: float, steps: int = 1
+    ) -> None:
         """Compose ``steps`` sampled Gaussian mechanisms (σ, q) into ``client``'s budget."""
         acc = self._accountants[client]
         for _ in range(steps):
@@ -345,7 +423,9 @@ class PrivacyLedger:
 
     def table(self) -> pd.DataFrame:
         """Round × client DataFrame of ε (index ``round``, columns client ids)."""
-        frame = pd.DataFrame(self._rows, columns=["round", *range(self.num_clients)]).set_index("round")
+        frame = pd.DataFrame(self._rows, columns=["round", *range(self.num_clients)]).set_index(
+            "round"
+        )
         frame.columns.name = "client"
         return frame
 
@@ -378,8 +458,16 @@ class LocalDPSGD:
     formal = True
     name = "local DP-SGD"
 
-    def __init__(self, epsilon: float, *, delta: float = 1e-5, max_grad_norm: float = 1.0, rounds: int,
-                 accountant: str = "rdp", seed: int = 0) -> None:
+    def __init__(
+        self,
+        epsilon: float,
+        *,
+        delta: float = 1e-5,
+        max_grad_norm: float = 1.0,
+        rounds: int,
+        accountant: str = "rdp",
+        seed: int = 0,
+    ) -> None:
         self.epsilon = _check_positive("epsilon", epsilon)
         self.delta = _check_probability("delta", delta, open_right=True)
         self.max_grad_norm = _check_positive("max_grad_norm", max_grad_norm)
@@ -403,45 +491,90 @@ class LocalDPSGD:
         _check_count("local_epochs", local_epochs)
         sizes = [_check_count("client size", int(n)) for n in client_sizes]
         if min(sizes) < batch_size:
-            raise ValueError(f"A client holds {min(sizes)} examples, fewer than batch_size={batch_size}; "
-                             "lower batch_size.")
+            raise ValueError(
+                f"A client holds {min(sizes)} examples, fewer than batch_size={batch_size}; "
+                "lower batch_size."
+            )
         self.batch_size, self.local_epochs = batch_size, local_epochs
         self.sample_rates = [batch_size / n for n in sizes]
         self.steps_per_round = [local_epochs * round(n / batch_size) for n in sizes]
-        plans = sorted({(q, t) for q, t in zip(self.sample_rates, self.steps_per_round)}, reverse=True)
-        sigma = noise_multiplier_for(self.epsilon, delta=self.delta, sample_rate=plans[0][0],
-                                     steps=self.rounds * plans[0][1], accountant=self.accountant)
+        plans = sorted(
+            {(q, t) for q, t in zip(self.sample_rates, self.steps_per_round)}, reverse=True
+        )
+        sigma = noise_multiplier_for(
+            self.epsilon,
+            delta=self.delta,
+            sample_rate=plans[0][0],
+            steps=self.rounds * plans[0][1],
+            accountant=self.accountant,
+        )
         for q, t in plans[1:]:
-            if epsilon_spent(sigma, sample_rate=q, steps=self.rounds * t, delta=self.delta,
-                             accountant=self.accountant) > self.epsilon:
-                sigma = max(sigma, noise_multiplier_for(self.epsilon, delta=self.delta, sample_rate=q,
-                                                        steps=self.rounds * t, accountant=self.accountant))
+            if (
+                epsilon_spent(
+                    sigma,
+                    sample_rate=q,
+                    steps=self.rounds * t,
+                    delta=self.delta,
+                    accountant=self.accountant,
+                )
+                > self.epsilon
+            ):
+                sigma = max(
+                    sigma,
+                    noise_multiplier_for(
+                        self.epsilon,
+                        delta=self.delta,
+                        sample_rate=q,
+                        steps=self.rounds * t,
+                        accountant=self.accountant,
+                    ),
+                )
         self.noise_multiplier = sigma
         self.ledger = PrivacyLedger(len(sizes), delta=self.delta, accountant=self.accountant)
 
-    def local_update(self, model: nn.Module, global_state: Update, data: tuple[torch.Tensor, torch.Tensor], *,
-                     client: int, rnd: int, lr: float, momentum: float, weight_decay: float) -> tuple[Update, float]:
+    def local_update(
+        self,
+        model: nn.Module,
+        global_state: Update,
+        data: tuple[torch.Tensor, torch.Tensor],
+        *,
+        client: int,
+        rnd: int,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+    ) -> tuple[Update, float]:
         """Train ``model`` from ``global_state`` with DP-SGD on the client's data; return Δ and mean loss."""
         from opacus import GradSampleModule
         from opacus.data_loader import DPDataLoader
         from opacus.optimizers import DPOptimizer
 
         if self.ledger is None:
-            raise ValueError("Call calibrate(client_sizes, batch_size=..., local_epochs=...) first "
-                             "(PrivateFedAvg does it).")
+            raise ValueError(
+                "Call calibrate(client_sizes, batch_size=..., local_epochs=...) first "
+                "(PrivateFedAvg does it)."
+            )
         _check_no_batch_norm(model)
         model.load_state_dict(global_state, strict=False)
         model.train()
         generator = torch.Generator().manual_seed(self.seed * 100_003 + rnd * 1_009 + client)
         wrapped = GradSampleModule(model)
         optimizer = DPOptimizer(
-            torch.optim.SGD(wrapped.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay),
-            noise_multiplier=self.noise_multiplier, max_grad_norm=self.max_grad_norm,
-            expected_batch_size=self.batch_size, generator=generator)
+            torch.optim.SGD(
+                wrapped.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
+            ),
+            noise_multiplier=self.noise_multiplier,
+            max_grad_norm=self.max_grad_norm,
+            expected_batch_size=self.batch_size,
+            generator=generator,
+        )
         images, labels = data
         device = next(model.parameters()).device
-        loader = DPDataLoader(torch.utils.data.TensorDataset(images, labels),
-                              sample_rate=self.sample_rates[client], generator=generator)
+        loader = DPDataLoader(
+            torch.utils.data.TensorDataset(images, labels),
+            sample_rate=self.sample_rates[client],
+            generator=generator,
+        )
         losses, steps = [], 0
         try:
             with warnings.catch_warnings():
@@ -458,14 +591,24 @@ class LocalDPSGD:
                             losses.append(loss.item())
                         else:  # an empty Poisson batch still releases noise
                             for p in wrapped.parameters():
-                                p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype, device=p.device)
+                                p.grad_sample = torch.zeros(
+                                    (0, *p.shape), dtype=p.dtype, device=p.device
+                                )
                         optimizer.step()
                         steps += 1
         finally:
             wrapped.to_standard_module()  # remove Opacus' hooks and per-sample attributes
-        self.ledger.spend(client, noise_multiplier=self.noise_multiplier,
-                          sample_rate=self.sample_rates[client], steps=steps)
-        update = {k: v.detach() - global_state[k] for k, v in model.state_dict().items() if k in global_state}
+        self.ledger.spend(
+            client,
+            noise_multiplier=self.noise_multiplier,
+            sample_rate=self.sample_rates[client],
+            steps=steps,
+        )
+        update = {
+            k: v.detach() - global_state[k]
+            for k, v in model.state_dict().items()
+            if k in global_state
+        }
         return update, float(np.mean(losses)) if losses else float("nan")
 
     def sample(self, rng: np.random.Generator, num_clients: int, fraction: float) -> list[int]:
@@ -473,7 +616,9 @@ class LocalDPSGD:
         m = max(1, round(fraction * num_clients))
         return sorted(rng.choice(num_clients, size=m, replace=False).tolist())
 
-    def aggregate(self, updates: list[Update], weights: list[float], global_state: Update) -> Update:
+    def aggregate(
+        self, updates: list[Update], weights: list[float], global_state: Update
+    ) -> Update:
         """FedAvg's weighted average (the privacy is in the clients' updates already)."""
         return weighted_average(updates, weights)
 
@@ -518,8 +663,18 @@ class DPFedAvg:
     formal = True
     name = "DP-FedAvg"
 
-    def __init__(self, *, clip_norm: float, sample_rate: float, rounds: int, noise_multiplier: float | None = None,
-                 epsilon: float | None = None, delta: float = 1e-5, accountant: str = "rdp", seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        clip_norm: float,
+        sample_rate: float,
+        rounds: int,
+        noise_multiplier: float | None = None,
+        epsilon: float | None = None,
+        delta: float = 1e-5,
+        accountant: str = "rdp",
+        seed: int = 0,
+    ) -> None:
         self.clip_norm = _check_positive("clip_norm", clip_norm)
         self.sample_rate = _check_probability("sample_rate", sample_rate)
         self.rounds = _check_count("rounds", rounds)
@@ -528,14 +683,26 @@ class DPFedAvg:
         _check_seed(seed)
         self.seed = seed
         if (noise_multiplier is None) == (epsilon is None):
-            raise ValueError("Give exactly one of noise_multiplier (z) and epsilon (the target after `rounds`).")
+            raise ValueError(
+                "Give exactly one of noise_multiplier (z) and epsilon (the target after `rounds`)."
+            )
         if epsilon is not None:
-            self.noise_multiplier = noise_multiplier_for(epsilon, delta=self.delta, sample_rate=self.sample_rate,
-                                                         steps=self.rounds, accountant=self.accountant)
+            self.noise_multiplier = noise_multiplier_for(
+                epsilon,
+                delta=self.delta,
+                sample_rate=self.sample_rate,
+                steps=self.rounds,
+                accountant=self.accountant,
+            )
         else:
             self.noise_multiplier = _check_positive("noise_multiplier", noise_multiplier)
-        self.epsilon = epsilon_spent(self.noise_multiplier, sample_rate=self.sample_rate, steps=self.rounds,
-                                     delta=self.delta, accountant=self.accountant)
+        self.epsilon = epsilon_spent(
+            self.noise_multiplier,
+            sample_rate=self.sample_rate,
+            steps=self.rounds,
+            delta=self.delta,
+            accountant=self.accountant,
+        )
         self.ledger: PrivacyLedger | None = None
 
     def calibrate(self, client_sizes: Sequence[int], **_) -> None:
@@ -556,11 +723,15 @@ class DPFedAvg:
         factor = min(1.0, self.clip_norm / (norm + 1e-12))
         return {k: v * factor if k in names else v.clone() for k, v in update.items()}
 
-    def client_hook(self, update: Update, *, model: nn.Module, client: int, round: int, data=None) -> Update:  # noqa: A002
+    def client_hook(
+        self, update: Update, *, model: nn.Module, client: int, round: int, data=None
+    ) -> Update:  # noqa: A002
         """FedAvg ``client_hook``: the clipped update is what the client sends."""
         return self.clip(update)
 
-    def aggregate(self, updates: list[Update], weights: list[float], global_state: Update) -> Update:
+    def aggregate(
+        self, updates: list[Update], weights: list[float], global_state: Update
+    ) -> Update:
         """Sum of the clipped updates plus N(0, z²S²), over the expected number of clients qK."""
         denominator = self.sample_rate * self.num_clients
         std = self.noise_multiplier * self.clip_norm
@@ -574,7 +745,9 @@ class DPFedAvg:
     def close_round(self, rnd: int, chosen: Sequence[int]) -> None:
         """Charge every client one sampled Gaussian mechanism (z, q), sampled or not, and record ε."""
         for k in range(self.num_clients):
-            self.ledger.spend(k, noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
+            self.ledger.spend(
+                k, noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate
+            )
         self.ledger.close_round(rnd)
 
 
@@ -608,29 +781,50 @@ class PrivateFedAvg(FedAvg):
     >>> history = sim.run(); sim.ledger.table()  # doctest: +SKIP
     """
 
-    def __init__(self, model_fn: Callable[[], nn.Module], client_data, *, mechanism: LocalDPSGD | DPFedAvg,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        model_fn: Callable[[], nn.Module],
+        client_data,
+        *,
+        mechanism: LocalDPSGD | DPFedAvg,
+        **kwargs,
+    ) -> None:
         if not isinstance(mechanism, (LocalDPSGD, DPFedAvg)):
-            raise ValueError(f"mechanism must be a LocalDPSGD or DPFedAvg, got {type(mechanism).__name__}.")
+            raise ValueError(
+                f"mechanism must be a LocalDPSGD or DPFedAvg, got {type(mechanism).__name__}."
+            )
         for hook in ("client_hook", "server_hook"):
             if kwargs.get(hook) is not None:
-                raise ValueError(f"PrivateFedAvg sets {hook} itself from the mechanism; do not pass one.")
+                raise ValueError(
+                    f"PrivateFedAvg sets {hook} itself from the mechanism; do not pass one."
+                )
         if isinstance(mechanism, LocalDPSGD) and kwargs.get("step_hook") is not None:
-            raise ValueError("LocalDPSGD trains clients with Opacus' optimizer; a step_hook would not see its steps.")
+            raise ValueError(
+                "LocalDPSGD trains clients with Opacus' optimizer; a step_hook would not see its steps."
+            )
         if isinstance(mechanism, DPFedAvg):
             if kwargs.get("fraction", 1.0) != 1.0:
-                raise ValueError("DPFedAvg samples each client with its own sample_rate (Poisson); leave "
-                                 "fraction at 1 and set DPFedAvg(sample_rate=...).")
+                raise ValueError(
+                    "DPFedAvg samples each client with its own sample_rate (Poisson); leave "
+                    "fraction at 1 and set DPFedAvg(sample_rate=...)."
+                )
             kwargs["client_hook"] = mechanism.client_hook
         if isinstance(mechanism, LocalDPSGD) and kwargs.get("batch_size", 32) is None:
-            raise ValueError("LocalDPSGD needs a batch size (its Poisson sampling rate is batch_size / n_k).")
+            raise ValueError(
+                "LocalDPSGD needs a batch size (its Poisson sampling rate is batch_size / n_k)."
+            )
         super().__init__(model_fn, client_data, **kwargs)
         if isinstance(mechanism, LocalDPSGD) and self.rounds > mechanism.rounds:
-            raise ValueError(f"LocalDPSGD's budget covers {mechanism.rounds} rounds but FedAvg runs {self.rounds}; "
-                             "build LocalDPSGD(..., rounds=...) with the same number.")
+            raise ValueError(
+                f"LocalDPSGD's budget covers {mechanism.rounds} rounds but FedAvg runs {self.rounds}; "
+                "build LocalDPSGD(..., rounds=...) with the same number."
+            )
         self.mechanism = mechanism
-        mechanism.calibrate([len(y) for _, y in self.client_data], batch_size=self.batch_size,
-                            local_epochs=self.local_epochs)
+        mechanism.calibrate(
+            [len(y) for _, y in self.client_data],
+            batch_size=self.batch_size,
+            local_epochs=self.local_epochs,
+        )
 
     @property
     def ledger(self) -> PrivacyLedger:
@@ -638,9 +832,16 @@ class PrivateFedAvg(FedAvg):
 
     def _client_update(self, client: int, rnd: int, global_state: Update) -> tuple[Update, float]:
         if isinstance(self.mechanism, LocalDPSGD):
-            return self.mechanism.local_update(self.model, global_state, self.client_data[client], client=client,
-                                               rnd=rnd, lr=self.lr, momentum=self.momentum,
-                                               weight_decay=self.weight_decay)
+            return self.mechanism.local_update(
+                self.model,
+                global_state,
+                self.client_data[client],
+                client=client,
+                rnd=rnd,
+                lr=self.lr,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
+            )
         return super()._client_update(client, rnd, global_state)
 
     def run_round(self, rnd: int) -> dict:
@@ -650,14 +851,21 @@ class PrivateFedAvg(FedAvg):
         global_state = self._global_state()
         updates, weights, losses = self._train_clients(chosen, rnd, global_state)
         step = self.mechanism.aggregate(updates, weights, global_state)
-        self.model.load_state_dict({k: global_state[k] + step[k] for k in global_state}, strict=False)
+        self.model.load_state_dict(
+            {k: global_state[k] + step[k] for k in global_state}, strict=False
+        )
         self.mechanism.close_round(rnd, chosen)
         accuracy, test_loss = evaluate(self.model, self.test_data)
         epsilons = self.ledger.table().loc[rnd]
-        return {"round": rnd, "clients": len(chosen),
-                "train_loss": float(np.average(losses, weights=weights)) if chosen else float("nan"),
-                "test_loss": test_loss, "test_accuracy": accuracy, "epsilon_max": float(epsilons.max()),
-                "seconds": time.perf_counter() - start}
+        return {
+            "round": rnd,
+            "clients": len(chosen),
+            "train_loss": float(np.average(losses, weights=weights)) if chosen else float("nan"),
+            "test_loss": test_loss,
+            "test_accuracy": accuracy,
+            "epsilon_max": float(epsilons.max()),
+            "seconds": time.perf_counter() - start,
+        }
 
 
 def plot_ledger(ledgers: Mapping[str, pd.DataFrame], *, delta: float, ax=None):
@@ -678,13 +886,30 @@ def plot_ledger(ledgers: Mapping[str, pd.DataFrame], *, delta: float, ax=None):
     from matplotlib.ticker import MaxNLocator
 
     if not ledgers:
-        raise ValueError("plot_ledger needs at least one ledger, e.g. {'local DP-SGD': sim.ledger.table()}.")
-    long = pd.concat([table.reset_index().melt(id_vars="round", var_name="client", value_name="epsilon")
-                      .assign(placement=name) for name, table in ledgers.items()])
+        raise ValueError(
+            "plot_ledger needs at least one ledger, e.g. {'local DP-SGD': sim.ledger.table()}."
+        )
+    long = pd.concat(
+        [
+            table.reset_index()
+            .melt(id_vars="round", var_name="client", value_name="epsilon")
+            .assign(placement=name)
+            for name, table in ledgers.items()
+        ]
+    )
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
-    sns.lineplot(long, x="round", y="epsilon", hue="placement", units="client", estimator=None, marker="o",
-                 alpha=0.8, ax=ax)
+    sns.lineplot(
+        long,
+        x="round",
+        y="epsilon",
+        hue="placement",
+        units="client",
+        estimator=None,
+        marker="o",
+        alpha=0.8,
+        ax=ax,
+    )
     ax.set(xlabel="FedAvg round", ylabel=f"ε spent (δ = {delta:g})", ylim=(0, None))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return ax
@@ -711,8 +936,14 @@ def identification_bound(epsilon: float, delta: float, prior_size: int) -> float
     return min(1.0, math.exp(epsilon) / prior_size + delta)
 
 
-def identification_rate(model: nn.Module, candidates: tuple[torch.Tensor, torch.Tensor], defense: DPSGD, *,
-                        trials: int, seed: int = 0) -> float:
+def identification_rate(
+    model: nn.Module,
+    candidates: tuple[torch.Tensor, torch.Tensor],
+    defense: DPSGD,
+    *,
+    trials: int,
+    seed: int = 0,
+) -> float:
     """How often the optimal attacker names the victim among ``candidates`` from one DP-SGD release.
 
     In each trial a victim is drawn uniformly from the n candidates, the client shares
@@ -748,19 +979,27 @@ def identification_rate(model: nn.Module, candidates: tuple[torch.Tensor, torch.
     _check_seed(seed)
     names = [n for n, _ in model.named_parameters()]
     per_example = defense.per_example_gradients(model, images, labels, names)
-    clipped = per_example * (defense.max_grad_norm / (per_example.norm(dim=1, keepdim=True) + 1e-6)).clamp(max=1.0)
+    clipped = per_example * (
+        defense.max_grad_norm / (per_example.norm(dim=1, keepdim=True) + 1e-6)
+    ).clamp(max=1.0)
     victims = torch.randint(len(labels), (trials,), generator=torch.Generator().manual_seed(seed))
     hits = 0
     for v in victims.tolist():
-        x, y = images[v:v + 1], labels[v:v + 1]
+        x, y = images[v : v + 1], labels[v : v + 1]
         release = defense(client_gradient(model, x, y).tensors, model=model, data=(x, y))
         guess = int((clipped - flatten_update(release, names)).norm(dim=1).argmin())
         hits += guess == v
     return hits / trials
 
 
-def epsilon_for_psnr(psnr_at: Callable[[float], float], target_psnr: float, *, low: float = 0.1,
-                     high: float = 1e4, evaluations: int = 10) -> tuple[float, pd.DataFrame]:
+def epsilon_for_psnr(
+    psnr_at: Callable[[float], float],
+    target_psnr: float,
+    *,
+    low: float = 0.1,
+    high: float = 1e4,
+    evaluations: int = 10,
+) -> tuple[float, pd.DataFrame]:
     """The largest ε (within a factor) at which an attack scores no more than ``target_psnr``.
 
     Bisection on log ε, assuming the attack's PSNR rises with ε (less noise). Use a
@@ -799,7 +1038,9 @@ def epsilon_for_psnr(psnr_at: Callable[[float], float], target_psnr: float, *, l
         return value
 
     if run(low) > target_psnr:
-        raise ValueError(f"Even ε = {low} leaves the attack above {target_psnr:.2f} dB; lower `low`.")
+        raise ValueError(
+            f"Even ε = {low} leaves the attack above {target_psnr:.2f} dB; lower `low`."
+        )
     if run(high) <= target_psnr:
         return high, pd.DataFrame(trace)
     lo, hi = math.log(low), math.log(high)
@@ -810,7 +1051,6 @@ def epsilon_for_psnr(psnr_at: Callable[[float], float], target_psnr: float, *, l
         else:
             hi = mid
     return math.exp(lo), pd.DataFrame(trace)
-
 
 
 def exact_gaussian_epsilon(sigma: float, delta: float) -> float:
@@ -832,14 +1072,23 @@ def exact_gaussian_epsilon(sigma: float, delta: float) -> float:
     _check_probability("delta", delta, open_right=True)
 
     def delta_at(eps: float) -> float:
-        return (norm.cdf(1 / (2 * sigma) - eps * sigma)
-                - math.exp(eps) * norm.cdf(-1 / (2 * sigma) - eps * sigma))
+        return norm.cdf(1 / (2 * sigma) - eps * sigma) - math.exp(eps) * norm.cdf(
+            -1 / (2 * sigma) - eps * sigma
+        )
 
     return float(brentq(lambda e: delta_at(e) - delta, 0.0, 500.0))
 
 
-def dp_attack_psnr(attack, model_fn: Callable[[], nn.Module], images: torch.Tensor, labels: torch.Tensor,
-                   epsilon: float, *, delta: float = 1e-5, max_grad_norm: float = 1.0) -> float:
+def dp_attack_psnr(
+    attack,
+    model_fn: Callable[[], nn.Module],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    epsilon: float,
+    *,
+    delta: float = 1e-5,
+    max_grad_norm: float = 1.0,
+) -> float:
     """Mean PSNR of ``attack`` on one DP-SGD release of each victim's one-example gradient.
 
     Victim ``i`` is attacked on a fresh ``model_fn()`` with noise seeded by ``i``, so the same
@@ -862,9 +1111,10 @@ def dp_attack_psnr(attack, model_fn: Callable[[], nn.Module], images: torch.Tens
 
     scores = []
     for i in range(len(labels)):
-        x, y = images[i:i + 1], labels[i:i + 1]
+        x, y = images[i : i + 1], labels[i : i + 1]
         model = model_fn()
         release = DPSGD(epsilon, delta=delta, max_grad_norm=max_grad_norm, seed=i)(
-            client_gradient(model, x, y).tensors, model=model, data=(x, y))
+            client_gradient(model, x, y).tensors, model=model, data=(x, y)
+        )
         scores.append(psnr(x, attack.reconstruct(model, release, labels=y).images))
     return float(np.mean(scores))

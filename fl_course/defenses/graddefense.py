@@ -29,6 +29,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,13 +86,17 @@ def root_dataset(
     if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
         raise ValueError(f"per_class must be a positive integer, got {per_class!r}.")
     if len(images) != len(labels):
-        raise ValueError(f"images and labels differ in length ({len(images)} vs {len(labels)}); pass matching tensors.")
+        raise ValueError(
+            f"images and labels differ in length ({len(images)} vs {len(labels)}); pass matching tensors."
+        )
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     chosen: list[int] = []
     for c in torch.unique(labels).tolist():
         idx = order[labels[order] == c][:per_class]
         if len(idx) < per_class:
-            raise ValueError(f"Class {c} has only {len(idx)} examples; lower per_class to at most {len(idx)}.")
+            raise ValueError(
+                f"Class {c} has only {len(idx)} examples; lower per_class to at most {len(idx)}."
+            )
         chosen.extend(idx.tolist())
     chosen_t = torch.tensor(sorted(chosen))
     return images[chosen_t], labels[chosen_t]
@@ -163,7 +168,9 @@ def layer_sensitivity(
     return out
 
 
-def equal_risk_slices(sizes: Sequence[int], risks: Sequence[float], num_slices: int) -> list[tuple[int, int]]:
+def equal_risk_slices(
+    sizes: Sequence[int], risks: Sequence[float], num_slices: int
+) -> list[tuple[int, int]]:
     """Cut the flattened parameters into ``num_slices`` contiguous slices of equal risk.
 
     Every parameter of layer ``l`` carries risk ``risks[l] / sizes[l]``; the cuts
@@ -195,18 +202,29 @@ def equal_risk_slices(sizes: Sequence[int], risks: Sequence[float], num_slices: 
     if isinstance(num_slices, bool) or not isinstance(num_slices, int) or num_slices < 1:
         raise ValueError(f"num_slices must be a positive integer, got {num_slices!r}.")
     if len(sizes) != len(risks) or not sizes:
-        raise ValueError("Pass one risk per layer size (both sequences non-empty and of equal length).")
+        raise ValueError(
+            "Pass one risk per layer size (both sequences non-empty and of equal length)."
+        )
     if any(int(n) < 1 for n in sizes):
         raise ValueError("Every layer size must be a positive integer.")
     if any(not math.isfinite(r) or r < 0 for r in risks):
         raise ValueError("Risks must be finite and non-negative.")
     total_params = int(sum(sizes))
     if num_slices > total_params:
-        raise ValueError(f"Cannot cut {total_params} parameters into {num_slices} non-empty slices; use fewer slices.")
+        raise ValueError(
+            f"Cannot cut {total_params} parameters into {num_slices} non-empty slices; use fewer slices."
+        )
     total = float(sum(risks))
     if total <= 0:
-        raise ValueError("All layer risks are zero; use size-based slicing (slicing='size') instead.")
-    density = torch.cat([torch.full((int(n),), float(r) / int(n), dtype=torch.float64) for n, r in zip(sizes, risks)])
+        raise ValueError(
+            "All layer risks are zero; use size-based slicing (slicing='size') instead."
+        )
+    density = torch.cat(
+        [
+            torch.full((int(n),), float(r) / int(n), dtype=torch.float64)
+            for n, r in zip(sizes, risks)
+        ]
+    )
     cumulative = torch.cumsum(density, 0)
     targets = torch.arange(1, num_slices, dtype=torch.float64) * total / num_slices
     # cut where the cumulative risk is nearest to each target
@@ -231,7 +249,9 @@ def reservoir_sample(population: int, k: int, generator: torch.Generator) -> lis
     [0, 1, 4, 5, 9]
     """
     if isinstance(k, bool) or not isinstance(k, int) or not 0 < k <= population:
-        raise ValueError(f"Cannot draw {k!r} items from a population of {population}; pick 1 ≤ k ≤ population.")
+        raise ValueError(
+            f"Cannot draw {k!r} items from a population of {population}; pick 1 ≤ k ≤ population."
+        )
     reservoir = list(range(k))
     for i in range(k, population):
         j = int(torch.randint(0, i + 1, (1,), generator=generator))
@@ -255,7 +275,9 @@ def marchenko_pastur_bounds(sigma: float, q: float) -> tuple[float, float]:
     _check_positive("sigma", sigma)
     _check_positive("q", q)
     if q < 1:
-        raise ValueError(f"Q is the aspect ratio v/w of the reshaped gradient and must be at least 1, got {q!r}.")
+        raise ValueError(
+            f"Q is the aspect ratio v/w of the reshaped gradient and must be at least 1, got {q!r}."
+        )
     r = 1.0 / math.sqrt(q)
     return sigma**2 * (1 - r) ** 2, sigma**2 * (1 + r) ** 2
 
@@ -333,7 +355,9 @@ class MarchenkoPasturCompensation(ServerTransform):
         (the lab's diagnosis of Table III[D]).
         """
         if getattr(self, "last_basis", None) is None:
-            raise ValueError("Call the transform on the noisy aggregate first; reproject reuses its basis.")
+            raise ValueError(
+                "Call the transform on the noisy aggregate first; reproject reuses its basis."
+            )
         _, matrix, size = self._as_matrix(update)
         return (matrix @ self.last_basis @ self.last_basis.T).reshape(-1)[:size]
 
@@ -413,9 +437,17 @@ class GradDefense(Defense):
     ) -> None:
         super().__init__(seed=seed)
         if isinstance(num_slices, bool) or not isinstance(num_slices, int) or num_slices < 1:
-            raise ValueError(f"num_slices must be a positive integer, got {num_slices!r}; the paper uses 10.")
-        if isinstance(perturb_fraction, bool) or not isinstance(perturb_fraction, (int, float)) or not 0 < perturb_fraction <= 1:
-            raise ValueError(f"perturb_fraction γ must lie in (0, 1], got {perturb_fraction!r}; the paper uses 0.3 (GIA) or 0.2 (DGA).")
+            raise ValueError(
+                f"num_slices must be a positive integer, got {num_slices!r}; the paper uses 10."
+            )
+        if (
+            isinstance(perturb_fraction, bool)
+            or not isinstance(perturb_fraction, (int, float))
+            or not 0 < perturb_fraction <= 1
+        ):
+            raise ValueError(
+                f"perturb_fraction γ must lie in (0, 1], got {perturb_fraction!r}; the paper uses 0.3 (GIA) or 0.2 (DGA)."
+            )
         if slicing not in ("sensitivity", "size"):
             raise ValueError(f"slicing must be 'sensitivity' or 'size', got {slicing!r}.")
         if slicing == "sensitivity":
@@ -424,7 +456,11 @@ class GradDefense(Defense):
                     "Sensitivity-based slicing needs a root data set: pass root_data=(images, labels), e.g. "
                     "root_dataset(images, labels, per_class=10), or use slicing='size'."
                 )
-            if not (isinstance(root_data, (tuple, list)) and len(root_data) == 2 and len(root_data[0]) == len(root_data[1])):
+            if not (
+                isinstance(root_data, (tuple, list))
+                and len(root_data) == 2
+                and len(root_data[0]) == len(root_data[1])
+            ):
                 raise ValueError("root_data must be an (images, labels) pair of equal length.")
         if not isinstance(clip, bool):
             raise TypeError(f"clip must be True or False, got {type(clip).__name__}.")
@@ -433,7 +469,9 @@ class GradDefense(Defense):
         self.perturb_fraction = float(perturb_fraction)
         self.sigma = _check_positive("sigma", sigma)
         self.clip = clip
-        self.clip_bound = self.sigma if clip_bound is None else _check_positive("clip_bound", clip_bound)
+        self.clip_bound = (
+            self.sigma if clip_bound is None else _check_positive("clip_bound", clip_bound)
+        )
         self.slicing = slicing
         self.last_perturbed: list[int] = []
         self.last_slices: list[tuple[int, int]] = []
@@ -463,11 +501,17 @@ class GradDefense(Defense):
 
     def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
         if model is None and self.slicing == "sensitivity":
-            raise ValueError("GradDefense with sensitivity slicing needs the model: call gd(update, model=model).")
+            raise ValueError(
+                "GradDefense with sensitivity slicing needs the model: call gd(update, model=model)."
+            )
         names = protected_names(update, model)
         sizes = [update[k].numel() for k in names]
         if self.slicing == "sensitivity":
-            sens = self.sensitivity(model) if iteration == 0 or self._sens_cache is None else self._sens_cache[1]
+            sens = (
+                self.sensitivity(model)
+                if iteration == 0 or self._sens_cache is None
+                else self._sens_cache[1]
+            )
             risks = [sens[k] for k in names]
             if sum(risks) <= 0:
                 risks = [float(n) for n in sizes]
@@ -485,7 +529,7 @@ class GradDefense(Defense):
         self.last_slices, self.last_perturbed = slices, chosen
         return unflatten_update(flat, update, names)
 
-    def slice_report(self, update: Update, *, model: nn.Module) -> "pandas.DataFrame":
+    def slice_report(self, update: Update, *, model: nn.Module) -> pd.DataFrame:
         """Protect ``update`` once and describe every slice: what it holds and how noisy it got.
 
         The measurement behind "does σ hide this gradient?": for each of the ``s`` slices,
@@ -498,7 +542,6 @@ class GradDefense(Defense):
             One row per slice: ``start``, ``stop``, ``layers``, ``energy_share``,
             ``signal_rms``, ``perturbed`` and ``noise_to_signal`` (0 when not perturbed).
         """
-        import pandas as pd
 
         self(update, model=model)
         names = protected_names(update, model)
@@ -508,12 +551,24 @@ class GradDefense(Defense):
         rows = []
         for i, (start, stop) in enumerate(self.last_slices):
             part = flat[start:stop]
-            layers = [k for k, lo, hi in zip(names, bounds[:-1], bounds[1:]) if lo < stop and hi > start]
+            layers = [
+                k for k, lo, hi in zip(names, bounds[:-1], bounds[1:]) if lo < stop and hi > start
+            ]
             rms = float(part.pow(2).mean().sqrt())
             hit = i in self.last_perturbed
-            rows.append({"start": start, "stop": stop, "layers": ", ".join(layers),
-                         "energy_share": float(part.pow(2).sum()) / total, "signal_rms": rms, "perturbed": hit,
-                         "noise_to_signal": (self.sigma / rms if rms > 0 else float("inf")) if hit else 0.0})
+            rows.append(
+                {
+                    "start": start,
+                    "stop": stop,
+                    "layers": ", ".join(layers),
+                    "energy_share": float(part.pow(2).sum()) / total,
+                    "signal_rms": rms,
+                    "perturbed": hit,
+                    "noise_to_signal": (self.sigma / rms if rms > 0 else float("inf"))
+                    if hit
+                    else 0.0,
+                }
+            )
         return pd.DataFrame(rows)
 
     def compensation(
@@ -563,14 +618,22 @@ class GradDefense(Defense):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         scale = 1.0 if lr is None else _check_positive("lr", lr)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        if (
+            isinstance(momentum, bool)
+            or not isinstance(momentum, (int, float))
+            or not 0 <= momentum < 1
+        ):
             raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}.")
         if noise_scale not in ("derived", "paper"):
             raise ValueError(f"noise_scale must be 'derived' or 'paper', got {noise_scale!r}.")
         fraction = self.num_perturbed / self.num_slices
         if noise_scale == "paper":
-            return MarchenkoPasturCompensation(sigma=self.sigma * math.sqrt(num_clients * fraction), q=q)
-        steps = sum(((1.0 - momentum**j) / (1.0 - momentum)) ** 2 for j in range(1, local_steps + 1))
+            return MarchenkoPasturCompensation(
+                sigma=self.sigma * math.sqrt(num_clients * fraction), q=q
+            )
+        steps = sum(
+            ((1.0 - momentum**j) / (1.0 - momentum)) ** 2 for j in range(1, local_steps + 1)
+        )
         sigma = scale * self.sigma * math.sqrt(steps * fraction / num_clients)
         return MarchenkoPasturCompensation(sigma=sigma, q=q)
 

@@ -55,7 +55,9 @@ class LocalStepProtection:
 
     def __init__(self, defense: Defense, model: nn.Module) -> None:
         if not isinstance(defense, Defense):
-            raise TypeError(f"defense must be a fl_course.defenses.Defense, got {type(defense).__name__}.")
+            raise TypeError(
+                f"defense must be a fl_course.defenses.Defense, got {type(defense).__name__}."
+            )
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         self.defense = defense
@@ -67,7 +69,10 @@ class LocalStepProtection:
         self._params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         self._pending: set[str] = set()
         self._input: torch.Tensor | None = None
-        self._handles = [p.register_post_accumulate_grad_hook(self._make_hook(n)) for n, p in self._params.items()]
+        self._handles = [
+            p.register_post_accumulate_grad_hook(self._make_hook(n))
+            for n, p in self._params.items()
+        ]
         self._handles.append(model.register_forward_pre_hook(self._remember_input))
 
     def _remember_input(self, module: nn.Module, args: tuple) -> None:
@@ -95,11 +100,15 @@ class LocalStepProtection:
                 p.grad.copy_(out[n])
         self.calls += 1
 
-    def step_hook(self, model: nn.Module, *, client: int, round: int, step: int, global_state: Update) -> None:  # noqa: A002
+    def step_hook(
+        self, model: nn.Module, *, client: int, round: int, step: int, global_state: Update
+    ) -> None:  # noqa: A002
         """FedAvg ``step_hook``: the next gradient belongs to local iteration ``step``."""
         self.iteration = step
 
-    def client_hook(self, update: Update, *, model: nn.Module, client: int, round: int, data=None) -> Update:  # noqa: A002
+    def client_hook(
+        self, update: Update, *, model: nn.Module, client: int, round: int, data=None
+    ) -> Update:  # noqa: A002
         """FedAvg ``client_hook``: reset the iteration counter; the update passes unchanged."""
         self.iteration = 0
         return update
@@ -140,7 +149,9 @@ class RoundProtection:
 
     def __init__(self, defense: Defense, model: nn.Module, *, lr: float) -> None:
         if not isinstance(defense, Defense):
-            raise TypeError(f"defense must be a fl_course.defenses.Defense, got {type(defense).__name__}.")
+            raise TypeError(
+                f"defense must be a fl_course.defenses.Defense, got {type(defense).__name__}."
+            )
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
@@ -153,11 +164,15 @@ class RoundProtection:
         self._global = copy.deepcopy(model)
         self._state: Update | None = None
 
-    def step_hook(self, model: nn.Module, *, client: int, round: int, step: int, global_state: Update) -> None:  # noqa: A002
+    def step_hook(
+        self, model: nn.Module, *, client: int, round: int, step: int, global_state: Update
+    ) -> None:  # noqa: A002
         """FedAvg ``step_hook``: remember the round's global weights."""
         self._state = global_state
 
-    def client_hook(self, update: Update, *, model: nn.Module, client: int, round: int, data=None) -> Update:  # noqa: A002
+    def client_hook(
+        self, update: Update, *, model: nn.Module, client: int, round: int, data=None
+    ) -> Update:  # noqa: A002
         """FedAvg ``client_hook``: protect ``−Δ/η`` once and send ``−η · protected``."""
         if self._state is not None:
             self._global.load_state_dict(self._state, strict=False)

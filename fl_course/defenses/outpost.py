@@ -21,13 +21,19 @@ tensor's first axis), and the top-φ % selection takes an exact count.
 
 from __future__ import annotations
 
-import math
 import warnings
 
+import pandas as pd
 import torch
 from torch import nn
 
-from fl_course.defenses.base import Defense, Update, _check_percent, _check_positive, protected_names
+from fl_course.defenses.base import (
+    Defense,
+    Update,
+    _check_percent,
+    _check_positive,
+    protected_names,
+)
 from fl_course.defenses.compression import prune_smallest, smallest_mask
 
 __all__ = ["Outpost", "fisher_mask", "parameter_risk", "noise_to_gradient"]
@@ -46,10 +52,17 @@ def parameter_risk(model: nn.Module, names: list[str] | None = None) -> dict[str
     """
     params = dict(model.named_parameters())
     names = list(params) if names is None else names
-    return {n: min(float(params[n].detach().double().var(unbiased=False)), 1.0) if params[n].numel() > 1 else 0.0 for n in names}
+    return {
+        n: min(float(params[n].detach().double().var(unbiased=False)), 1.0)
+        if params[n].numel() > 1
+        else 0.0
+        for n in names
+    }
 
 
-def noise_to_gradient(model: nn.Module, gradient: Update, *, noise_base: float = 0.8) -> "pandas.DataFrame":
+def noise_to_gradient(
+    model: nn.Module, gradient: Update, *, noise_base: float = 0.8
+) -> pd.DataFrame:
     """Outpost's noise standard deviation ``risk_l · noise_base`` over each layer's gradient RMS.
 
     Where the ratio is small, the noise hides nothing and Outpost reduces to its pruning.
@@ -60,14 +73,19 @@ def noise_to_gradient(model: nn.Module, gradient: Update, *, noise_base: float =
         One row per parameter tensor: ``layer``, ``risk`` (Var(W), capped at 1),
         ``gradient_rms`` and ``noise_to_gradient``.
     """
-    import pandas as pd
 
     risk = parameter_risk(model)
     rows = []
     for name in risk:
         rms = float(gradient[name].detach().double().pow(2).mean().sqrt())
-        rows.append({"layer": name, "risk": risk[name], "gradient_rms": rms,
-                     "noise_to_gradient": risk[name] * noise_base / rms if rms > 0 else float("inf")})
+        rows.append(
+            {
+                "layer": name,
+                "risk": risk[name],
+                "gradient_rms": rms,
+                "noise_to_gradient": risk[name] * noise_base / rms if rms > 0 else float("inf"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -161,7 +179,9 @@ class Outpost(Defense):
 
     def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
         if model is None:
-            raise ValueError("Outpost needs the model to evaluate layer risk: call outpost(update, model=model, iteration=t).")
+            raise ValueError(
+                "Outpost needs the model to evaluate layer risk: call outpost(update, model=model, iteration=t)."
+            )
         draw = float(torch.rand((), generator=self._generator))
         self.last_perturbed = draw < self.probability(iteration)
         if not self.last_perturbed:

@@ -35,11 +35,16 @@ TABLE_II_MNIST: dict[str, dict[str, dict[str, float]]] = {
 
 #: GradDefense Table III, MNIST (GIA). [A] slicing, [B] root-set size, [D] Q, [E] clipping.
 TABLE_III_MNIST: dict[str, dict] = {
-    "A": {"sensitivity": {"psnr": 9.83, "ssim": 4.9e-2}, "layer size": {"psnr": 14.51, "ssim": 1.2e-1}},
+    "A": {
+        "sensitivity": {"psnr": 9.83, "ssim": 4.9e-2},
+        "layer size": {"psnr": 14.51, "ssim": 1.2e-1},
+    },
     "B": {50: 11.40, 100: 9.83, 200: 9.71, 300: 9.68, 400: 9.66},
     "D": {1: 82.92, 6: 86.87, 12: 86.99, 20: 86.10},
-    "E": {"clipping": {"psnr": 9.95, "ssim": 5.2e-2, "acc": 86.03, "art": 1.32},
-          "no clipping": {"psnr": 12.36, "ssim": 9.9e-2, "acc": 86.87}},
+    "E": {
+        "clipping": {"psnr": 9.95, "ssim": 5.2e-2, "acc": 86.03, "art": 1.32},
+        "no clipping": {"psnr": 12.36, "ssim": 9.9e-2, "acc": 86.87},
+    },
 }
 
 #: Outpost slides, Scenario 1 (EMNIST, E = n = B = 1): MSE (higher = more private) and SSIM

@@ -26,7 +26,9 @@ def _first_linear(model: nn.Module) -> str:
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
             return name
-    raise ValueError("Soteria needs a model with an nn.Linear layer; pass layer='<module name>' explicitly.")
+    raise ValueError(
+        "Soteria needs a model with an nn.Linear layer; pass layer='<module name>' explicitly."
+    )
 
 
 def feature_ratios(
@@ -66,7 +68,9 @@ def feature_ratios(
         stop = min(start + chunk, num_features)
         eye = torch.zeros(stop - start, *r.shape, dtype=r.dtype, device=r.device)
         eye[torch.arange(stop - start), :, torch.arange(start, stop)] = 1.0
-        (jac,) = torch.autograd.grad(r, x, grad_outputs=eye, retain_graph=True, is_grads_batched=True)
+        (jac,) = torch.autograd.grad(
+            r, x, grad_outputs=eye, retain_graph=True, is_grads_batched=True
+        )
         norms[:, start:stop] = jac.flatten(2).norm(dim=2).T.detach().cpu()
     return norms / r.detach().abs().cpu().clamp_min(1e-12), r.detach()
 
@@ -94,7 +98,9 @@ def representation_scores(
 
 def _examples_independent(model: nn.Module) -> bool:
     """True unless a BatchNorm layer in training mode mixes the examples of a batch."""
-    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
+    return not any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules()
+    )
 
 
 class Soteria(Defense):
@@ -135,14 +141,21 @@ class Soteria(Defense):
     name = "Soteria"
 
     def __init__(
-        self, prune_rate: float = 50.0, *, layer: str | None = None, max_samples: int = 64, seed: int = 0
+        self,
+        prune_rate: float = 50.0,
+        *,
+        layer: str | None = None,
+        max_samples: int = 64,
+        seed: int = 0,
     ) -> None:
         super().__init__(seed=seed)
         self.prune_rate = _check_percent("prune_rate", prune_rate)
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
             raise ValueError(f"max_samples must be a positive integer, got {max_samples!r}.")
         if layer is not None and not isinstance(layer, str):
-            raise TypeError(f"layer must be a module name such as 'fc', got {type(layer).__name__}.")
+            raise TypeError(
+                f"layer must be a module name such as 'fc', got {type(layer).__name__}."
+            )
         self.layer = layer
         self.max_samples = max_samples
         self._ratio_cache: tuple[tuple | None, dict[bytes, torch.Tensor]] = (None, {})
@@ -164,12 +177,18 @@ class Soteria(Defense):
         try:
             module = model.get_submodule(layer)
         except AttributeError as error:
-            raise ValueError(f"The model has no module {layer!r}; pass layer= the name of an nn.Linear.") from error
+            raise ValueError(
+                f"The model has no module {layer!r}; pass layer= the name of an nn.Linear."
+            ) from error
         if not isinstance(module, nn.Linear):
-            raise ValueError(f"Soteria defends a fully connected layer, but {layer!r} is a {type(module).__name__}; pass layer= the name of an nn.Linear.")
+            raise ValueError(
+                f"Soteria defends a fully connected layer, but {layer!r} is a {type(module).__name__}; pass layer= the name of an nn.Linear."
+            )
         key = f"{layer}.weight" if layer else "weight"
         if key not in update:
-            raise ValueError(f"The update has no entry {key!r}; pass layer= the name of the defended nn.Linear.")
+            raise ValueError(
+                f"The update has no entry {key!r}; pass layer= the name of the defended nn.Linear."
+            )
         images = data[0][: self.max_samples]
         scores = self._scores(model, images, layer)
         k = int(self.prune_rate / 100.0 * scores.numel())
@@ -198,4 +217,9 @@ class Soteria(Defense):
         return torch.stack([cache[k] for k in keys]).sum(dim=0)
 
     def _settings(self) -> dict[str, object]:
-        return {"prune_rate": self.prune_rate, "layer": self.layer, "max_samples": self.max_samples, "seed": self.seed}
+        return {
+            "prune_rate": self.prune_rate,
+            "layer": self.layer,
+            "max_samples": self.max_samples,
+            "seed": self.seed,
+        }

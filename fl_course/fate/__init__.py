@@ -5,6 +5,7 @@
 >>> from fl_course.fate import ensure_service
 >>> ensure_service()  # doctest: +SKIP
 """
+
 from fl_course.fate.service import (
     FateServiceError,
     ServiceInfo,

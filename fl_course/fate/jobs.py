@@ -14,6 +14,7 @@ Examples
 >>> result.summary()                                                    # doctest: +SKIP
 >>> result.scores("validate_set")[["id", "label", "predict_score"]]   # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -85,7 +86,9 @@ class JobResult:
 
     def summary(self) -> pd.Series:
         """Job id, status and elapsed seconds as a small series (for display)."""
-        return pd.Series({"job_id": self.job_id, "status": self.status, "elapsed_s": round(self.elapsed, 1)})
+        return pd.Series(
+            {"job_id": self.job_id, "status": self.status, "elapsed_s": round(self.elapsed, 1)}
+        )
 
 
 # --------------------------------------------------------------------------- client
@@ -152,13 +155,17 @@ def write_party_csv(df: pd.DataFrame, path: str | Path, *, label: str = LABEL) -
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"Expected a pandas DataFrame for a party table, got {type(df).__name__}.")
     if label not in df:
-        raise ValueError(f"The party table has no label column {label!r}; its columns are {list(df.columns)[:8]}...")
+        raise ValueError(
+            f"The party table has no label column {label!r}; its columns are {list(df.columns)[:8]}..."
+        )
     if len(df) < 2:
         raise ValueError(f"A party table needs at least 2 rows, got {len(df)}.")
     features = [c for c in df.columns if c != label]
     values = df[features].to_numpy(dtype=float)
     if not np.isfinite(values).all():
-        raise ValueError("The party table contains NaN or infinite features; clean or impute them before uploading.")
+        raise ValueError(
+            "The party table contains NaN or infinite features; clean or impute them before uploading."
+        )
     out = pd.DataFrame({"id": np.arange(len(df))})
     out["y"] = df[label].astype(int).to_numpy()
     out[[f"x{i}" for i in range(len(features))]] = values
@@ -168,8 +175,16 @@ def write_party_csv(df: pd.DataFrame, path: str | Path, *, label: str = LABEL) -
     return path
 
 
-def _wait(flow, job_id: str, role: str, party_id: str, timeout: float, progress: bool, desc: str,
-          start: float | None = None) -> tuple[str, float]:
+def _wait(
+    flow,
+    job_id: str,
+    role: str,
+    party_id: str,
+    timeout: float,
+    progress: bool,
+    desc: str,
+    start: float | None = None,
+) -> tuple[str, float]:
     """Poll a job until it ends; stop it after ``timeout`` seconds. Returns (status, seconds).
 
     An interrupt (Ctrl-C, Jupyter's stop button) stops the FATE job too and says so; a
@@ -180,15 +195,25 @@ def _wait(flow, job_id: str, role: str, party_id: str, timeout: float, progress:
         return _poll(flow, job_id, role, party_id, timeout, progress, desc, start)
     except KeyboardInterrupt:
         stopped = _reply(flow, flow.job.stop(job_id=job_id))
-        how = ("stopped it with `job stop`" if isinstance(stopped, dict) and stopped.get("code") == 0
-               else f"`job stop` answered {stopped!r}")
-        raise KeyboardInterrupt(f"Interrupted while waiting for FATE job {job_id}; {how}.") from None
+        how = (
+            "stopped it with `job stop`"
+            if isinstance(stopped, dict) and stopped.get("code") == 0
+            else f"`job stop` answered {stopped!r}"
+        )
+        raise KeyboardInterrupt(
+            f"Interrupted while waiting for FATE job {job_id}; {how}."
+        ) from None
 
 
 def _poll(flow, job_id, role, party_id, timeout, progress, desc, start) -> tuple[str, float]:
     status, shown = "waiting", None
-    with tqdm(total=None, desc=desc, disable=not progress, leave=False,
-              bar_format="{desc} [{elapsed}] {postfix}") as bar:
+    with tqdm(
+        total=None,
+        desc=desc,
+        disable=not progress,
+        leave=False,
+        bar_format="{desc} [{elapsed}] {postfix}",
+    ) as bar:
         while True:
             response = _reply(flow, flow.job.query(job_id=job_id, role=role, party_id=party_id))
             if isinstance(response, dict) and response.get("code") == 0 and response.get("data"):
@@ -199,8 +224,14 @@ def _poll(flow, job_id, role, party_id, timeout, progress, desc, start) -> tuple
                 flow.job.stop(job_id=job_id)
                 status = "timeout"
                 break
-            running = _reply(flow, flow.task.query(job_id=job_id, role=role, party_id=party_id, status="running"))
-            names = sorted({t["task_name"] for t in running.get("data", [])}) if isinstance(running, dict) else []
+            running = _reply(
+                flow, flow.task.query(job_id=job_id, role=role, party_id=party_id, status="running")
+            )
+            names = (
+                sorted({t["task_name"] for t in running.get("data", [])})
+                if isinstance(running, dict)
+                else []
+            )
             text = f"{status}: {', '.join(names) or '-'}"
             if text != shown:  # redraw only when something changes: no walls of lines in text mode
                 bar.set_postfix_str(text)
@@ -216,24 +247,54 @@ def _digest(path: Path) -> str:
 
 
 def _submit_upload(flow, path: Path, namespace: str, name: str) -> str:
-    meta = {"delimiter": ",", "dtype": "float32", "label_type": "int64", "label_name": "y",
-            "match_id_name": "id"}
+    meta = {
+        "delimiter": ",",
+        "dtype": "float32",
+        "label_type": "int64",
+        "label_name": "y",
+        "match_id_name": "id",
+    }
     response = _check(
-        flow.data.upload_file(file=str(path), head=True, partitions=1, meta=meta, namespace=namespace,
-                              name=name, extend_sid=True),
-        f"Uploading {namespace}.{name}", flow,
+        flow.data.upload_file(
+            file=str(path),
+            head=True,
+            partitions=1,
+            meta=meta,
+            namespace=namespace,
+            name=name,
+            extend_sid=True,
+        ),
+        f"Uploading {namespace}.{name}",
+        flow,
     )
     return response["job_id"]
 
 
-def upload_table(df: pd.DataFrame, namespace: str, name: str, *, label: str = LABEL,
-                 timeout: float = DEFAULT_TIMEOUT, progress: bool = True) -> dict:
+def upload_table(
+    df: pd.DataFrame,
+    namespace: str,
+    name: str,
+    *,
+    label: str = LABEL,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = True,
+) -> dict:
     """Upload one party table; see :func:`upload_tables`."""
-    return upload_tables({name: df}, namespace, label=label, timeout=timeout, progress=progress).iloc[0].to_dict()
+    return (
+        upload_tables({name: df}, namespace, label=label, timeout=timeout, progress=progress)
+        .iloc[0]
+        .to_dict()
+    )
 
 
-def upload_tables(tables: Mapping[str, pd.DataFrame], namespace: str, *, label: str = LABEL,
-                  timeout: float = DEFAULT_TIMEOUT, progress: bool = True) -> pd.DataFrame:
+def upload_tables(
+    tables: Mapping[str, pd.DataFrame],
+    namespace: str,
+    *,
+    label: str = LABEL,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Write party tables to CSV, upload them into FATE as DataFrames, confirm each exists.
 
     This is what ``FateFlowPipeline.transform_local_file_to_dataframe`` does (FATE Flow's
@@ -270,21 +331,37 @@ def upload_tables(tables: Mapping[str, pd.DataFrame], namespace: str, *, label: 
         path = write_party_csv(df, folder / f"{name}.csv", label=label)
         digest, stamp = _digest(path), folder / f"{name}.sha256"
         base = {"namespace": namespace, "name": name, "rows": len(df), "features": df.shape[1] - 1}
-        if stamp.is_file() and stamp.read_text() == digest and table_exists(namespace, name, flow=flow):
+        if (
+            stamp.is_file()
+            and stamp.read_text() == digest
+            and table_exists(namespace, name, flow=flow)
+        ):
             rows[name] = {**base, "job_id": None, "status": "reused (same content)", "exists": True}
             continue
         stamp.unlink(missing_ok=True)
         submitted[name] = (_submit_upload(flow, path, namespace, name), digest, stamp)
     for name, (job_id, digest, stamp) in submitted.items():
-        status, _ = _wait(flow, job_id, "local", "0", timeout, progress, f"upload {name}", start=start)
+        status, _ = _wait(
+            flow, job_id, "local", "0", timeout, progress, f"upload {name}", start=start
+        )
         exists = status == "success" and table_exists(namespace, name, flow=flow)
         if not exists:
-            raise FateJobError(f"Uploading {namespace}.{name} ended with status {status!r}.", job_id,
-                               job_report(job_id, role="local", party_id="0", flow=flow))
+            raise FateJobError(
+                f"Uploading {namespace}.{name} ended with status {status!r}.",
+                job_id,
+                job_report(job_id, role="local", party_id="0", flow=flow),
+            )
         stamp.write_text(digest)
         df = tables[name]
-        rows[name] = {"namespace": namespace, "name": name, "rows": len(df), "features": df.shape[1] - 1,
-                      "job_id": job_id, "status": status, "exists": exists}
+        rows[name] = {
+            "namespace": namespace,
+            "name": name,
+            "rows": len(df),
+            "features": df.shape[1] - 1,
+            "job_id": job_id,
+            "status": status,
+            "exists": exists,
+        }
     out = pd.DataFrame([rows[name] for name in tables])
     out.attrs["seconds"] = time.perf_counter() - start
     return out
@@ -298,27 +375,57 @@ def task_table(job_id: str, *, flow=None) -> pd.DataFrame:
     rows = []
     for task in response.get("data", []) if isinstance(response, dict) else []:
         elapsed = task.get("elapsed")
-        rows.append({"task_name": task.get("task_name"), "role": task.get("role"),
-                     "party_id": task.get("party_id"), "status": task.get("status"),
-                     "elapsed": round(elapsed / 1000, 1) if isinstance(elapsed, (int, float)) else None})
+        rows.append(
+            {
+                "task_name": task.get("task_name"),
+                "role": task.get("role"),
+                "party_id": task.get("party_id"),
+                "status": task.get("status"),
+                "elapsed": round(elapsed / 1000, 1) if isinstance(elapsed, (int, float)) else None,
+            }
+        )
     columns = ["task_name", "role", "party_id", "status", "elapsed"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["task_name", "role", "party_id"]).reset_index(drop=True)
+    return (
+        pd.DataFrame(rows, columns=columns)
+        .sort_values(["task_name", "role", "party_id"])
+        .reset_index(drop=True)
+    )
 
 
-def log_tail(job_id: str, role: str, party_id: str, task_name: str | None = None, *,
-             lines: int = 25, flow=None) -> str:
+def log_tail(
+    job_id: str,
+    role: str,
+    party_id: str,
+    task_name: str | None = None,
+    *,
+    lines: int = 25,
+    flow=None,
+) -> str:
     """Last lines of a task's error log (else its info log, else its stdout), via FATE Flow's log API."""
     flow = flow or client()
     kinds = ("task_error", "task_info") if task_name else ("schedule_error", "schedule_info")
     for log_type in kinds:
-        count = _reply(flow, flow.log.count(log_type=log_type, job_id=job_id, role=role,
-                                            party_id=party_id, task_name=task_name))
+        count = _reply(
+            flow,
+            flow.log.count(
+                log_type=log_type, job_id=job_id, role=role, party_id=party_id, task_name=task_name
+            ),
+        )
         total = count.get("data", 0) if isinstance(count, dict) else 0
         if isinstance(total, int) and total > 0:
-            response = flow.log.query(log_type=log_type, job_id=job_id, role=role, party_id=party_id,
-                                      task_name=task_name, begin=max(total - lines, 1), end=total)
+            response = flow.log.query(
+                log_type=log_type,
+                job_id=job_id,
+                role=role,
+                party_id=party_id,
+                task_name=task_name,
+                begin=max(total - lines, 1),
+                end=total,
+            )
             data = response.get("data", []) if isinstance(response, dict) else []
-            text = "\n".join(item.get("content", "") if isinstance(item, dict) else str(item) for item in data)
+            text = "\n".join(
+                item.get("content", "") if isinstance(item, dict) else str(item) for item in data
+            )
             if text.strip():
                 return f"[{log_type}, last {len(data)} lines]\n{text}"
     folder = service.flow_home() / "logs" / job_id
@@ -339,7 +446,9 @@ def job_report(job_id: str, *, role: str = "guest", party_id: str = "9999", flow
     failed = failed.sort_values("status", key=lambda col: col.map(rank), kind="stable")
     if len(failed):
         first = failed.iloc[0]
-        lines.append(f"failed task: {first.task_name} ({first.role} {first.party_id}, {first.status})")
+        lines.append(
+            f"failed task: {first.task_name} ({first.role} {first.party_id}, {first.status})"
+        )
         lines.append(log_tail(job_id, first.role, str(first.party_id), first.task_name, flow=flow))
     else:
         lines.append(log_tail(job_id, role, party_id, flow=flow))
@@ -349,6 +458,7 @@ def job_report(job_id: str, *, role: str = "guest", party_id: str = "9999", flow
 # --------------------------------------------------------------------------- pipelines
 def _metrics_frame(raw) -> pd.DataFrame:
     """Flatten FATE's Evaluation output (nested lists of {"metric", "val"}) to scalar rows."""
+
     def flat(items):
         for item in items if isinstance(items, list) else [items]:
             if isinstance(item, list):
@@ -366,8 +476,14 @@ def _metrics_frame(raw) -> pd.DataFrame:
                 for metric in flat(metrics):
                     value = metric.get("val")
                     if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        rows.append({"task": task, "dataset": dataset, "metric": metric.get("metric"),
-                                     "value": float(value)})
+                        rows.append(
+                            {
+                                "task": task,
+                                "dataset": dataset,
+                                "metric": metric.get("metric"),
+                                "value": float(value),
+                            }
+                        )
     return pd.DataFrame(rows, columns=["task", "dataset", "metric", "value"])
 
 
@@ -375,8 +491,9 @@ def _output_data(flow, job_id: str, role: str, party_id: str, task_name: str) ->
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        response = flow.output.download_data(job_id=job_id, role=role, party_id=party_id,
-                                             task_name=task_name, path=folder)
+        response = flow.output.download_data(
+            job_id=job_id, role=role, party_id=party_id, task_name=task_name, path=folder
+        )
         _check(response, f"Downloading the output data of {task_name}", flow)
         frames = [pd.read_csv(p) for p in sorted(Path(folder).rglob("*.csv"))]
     if not frames:
@@ -396,8 +513,9 @@ class SubmittedJob:
     desc: str = "FATE job"
 
 
-def submit_pipeline(pipeline, *, output_task: str, evaluation_task: str | None = None,
-                    desc: str = "FATE job") -> SubmittedJob:
+def submit_pipeline(
+    pipeline, *, output_task: str, evaluation_task: str | None = None, desc: str = "FATE job"
+) -> SubmittedJob:
     """Compile a ``FateFlowPipeline`` and submit it to FATE Flow without waiting.
 
     Several submitted jobs run side by side; collect each with :func:`wait_for`.
@@ -409,7 +527,9 @@ def submit_pipeline(pipeline, *, output_task: str, evaluation_task: str | None =
     dag = YAML(typ="safe").load(pipeline.get_dag())
     guest = next(p for p in dag["dag"]["parties"] if p["role"] == "guest")["party_id"][0]
     response = _check(flow.job.submit(dag_schema=dag), "Submitting the job", flow)
-    return SubmittedJob(response["job_id"], guest, output_task, evaluation_task, time.perf_counter(), desc)
+    return SubmittedJob(
+        response["job_id"], guest, output_task, evaluation_task, time.perf_counter(), desc
+    )
 
 
 def _fate_elapsed(flow, job: SubmittedJob) -> float | None:
@@ -420,7 +540,9 @@ def _fate_elapsed(flow, job: SubmittedJob) -> float | None:
         return None
 
 
-def wait_for(job: SubmittedJob, *, timeout: float = DEFAULT_TIMEOUT, progress: bool = True) -> JobResult:
+def wait_for(
+    job: SubmittedJob, *, timeout: float = DEFAULT_TIMEOUT, progress: bool = True
+) -> JobResult:
     """Wait for a submitted job (at most ``timeout`` s after its submission) and collect its outputs.
 
     ``JobResult.elapsed`` is FATE Flow's own record of the job's duration (start to end), so it
@@ -440,26 +562,55 @@ def wait_for(job: SubmittedJob, *, timeout: float = DEFAULT_TIMEOUT, progress: b
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
     flow = client()
     job_id, guest = job.job_id, job.guest
-    status, waited = _wait(flow, job_id, "guest", guest, timeout, progress, f"{job.desc} {job_id}",
-                           start=job.submitted)
+    status, waited = _wait(
+        flow, job_id, "guest", guest, timeout, progress, f"{job.desc} {job_id}", start=job.submitted
+    )
     if status != "success":
-        reason = f"was stopped after the {timeout:.0f} s timeout (hung)" if status == "timeout" else f"ended {status}"
-        raise FateJobError(f"FATE job {job_id} {reason}.", job_id, job_report(job_id, party_id=guest, flow=flow))
+        reason = (
+            f"was stopped after the {timeout:.0f} s timeout (hung)"
+            if status == "timeout"
+            else f"ended {status}"
+        )
+        raise FateJobError(
+            f"FATE job {job_id} {reason}.", job_id, job_report(job_id, party_id=guest, flow=flow)
+        )
     predictions = _output_data(flow, job_id, "guest", guest, job.output_task)
     metrics = pd.DataFrame(columns=["task", "dataset", "metric", "value"])
     if job.evaluation_task:
-        raw = _check(flow.output.query_metric(job_id=job_id, role="guest", party_id=guest,
-                                              task_name=job.evaluation_task), "Reading the evaluation metrics", flow)
+        raw = _check(
+            flow.output.query_metric(
+                job_id=job_id, role="guest", party_id=guest, task_name=job.evaluation_task
+            ),
+            "Reading the evaluation metrics",
+            flow,
+        )
         metrics = _metrics_frame(raw.get("data"))
-    model_resp = _reply(flow, flow.output.query_model(job_id=job_id, role="guest", party_id=guest,
-                                                      task_name=job.output_task))
-    model = model_resp.get("data") if isinstance(model_resp, dict) and model_resp.get("code") == 0 else None
+    model_resp = _reply(
+        flow,
+        flow.output.query_model(
+            job_id=job_id, role="guest", party_id=guest, task_name=job.output_task
+        ),
+    )
+    model = (
+        model_resp.get("data")
+        if isinstance(model_resp, dict) and model_resp.get("code") == 0
+        else None
+    )
     elapsed = _fate_elapsed(flow, job) or waited
-    return JobResult(job_id, status, elapsed, task_table(job_id, flow=flow), metrics, predictions, model)
+    return JobResult(
+        job_id, status, elapsed, task_table(job_id, flow=flow), metrics, predictions, model
+    )
 
 
-def run_pipeline(pipeline, *, output_task: str, evaluation_task: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, progress: bool = True, desc: str = "FATE job") -> JobResult:
+def run_pipeline(
+    pipeline,
+    *,
+    output_task: str,
+    evaluation_task: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = True,
+    desc: str = "FATE job",
+) -> JobResult:
     """Submit a ``FateFlowPipeline`` and wait for it: :func:`submit_pipeline` then :func:`wait_for`.
 
     Parameters
@@ -475,14 +626,26 @@ def run_pipeline(pipeline, *, output_task: str, evaluation_task: str | None = No
     """
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
-    job = submit_pipeline(pipeline, output_task=output_task, evaluation_task=evaluation_task, desc=desc)
+    job = submit_pipeline(
+        pipeline, output_task=output_task, evaluation_task=evaluation_task, desc=desc
+    )
     return wait_for(job, timeout=timeout, progress=progress)
 
 
-def homo_lr_pipeline(train_tables: Mapping[str, str], *, namespace: str, test_table: str | None = None,
-                     guest: str = "9999", arbiter: str = "10000", epochs: int = 20,
-                     batch_size: int | None = None, optimizer: str = "rmsprop", learning_rate: float = 0.01,
-                     alpha: float = 0.01, penalty: str = "l2"):
+def homo_lr_pipeline(
+    train_tables: Mapping[str, str],
+    *,
+    namespace: str,
+    test_table: str | None = None,
+    guest: str = "9999",
+    arbiter: str = "10000",
+    epochs: int = 20,
+    batch_size: int | None = None,
+    optimizer: str = "rmsprop",
+    learning_rate: float = 0.01,
+    alpha: float = 0.01,
+    penalty: str = "l2",
+):
     """FATE 2.x pipeline Reader -> HomoLR -> Evaluation for horizontally split parties.
 
     Parameters
@@ -512,7 +675,9 @@ def homo_lr_pipeline(train_tables: Mapping[str, str], *, namespace: str, test_ta
     from fate_client.pipeline.components.fate import Evaluation, HomoLR, Reader
 
     if guest not in train_tables:
-        raise ValueError(f"The guest {guest!r} must hold a training table; got parties {list(train_tables)}.")
+        raise ValueError(
+            f"The guest {guest!r} must hold a training table; got parties {list(train_tables)}."
+        )
     if len(train_tables) < 2:
         raise ValueError("Federated training needs at least two parties (a guest and a host).")
     if not isinstance(epochs, int) or epochs < 1:
@@ -528,9 +693,14 @@ def homo_lr_pipeline(train_tables: Mapping[str, str], *, namespace: str, test_ta
     if batch_size is None:
         batch_size = 1 << 30  # larger than any party: one full-batch step per epoch
     lr_kwargs = dict(
-        epochs=epochs, batch_size=int(batch_size),
-        optimizer={"method": optimizer, "penalty": penalty, "alpha": float(alpha),
-                   "optimizer_params": {"lr": float(learning_rate)}},
+        epochs=epochs,
+        batch_size=int(batch_size),
+        optimizer={
+            "method": optimizer,
+            "penalty": penalty,
+            "alpha": float(alpha),
+            "optimizer_params": {"lr": float(learning_rate)},
+        },
         init_param={"method": "zeros", "fit_intercept": True},
         train_data=reader.outputs["output_data"],
     )
@@ -540,14 +710,20 @@ def homo_lr_pipeline(train_tables: Mapping[str, str], *, namespace: str, test_ta
         tasks.append(test_reader)
         lr_kwargs["validate_data"] = test_reader.outputs["output_data"]
     homo_lr = HomoLR("homo_lr_0", **lr_kwargs)
-    evaluation = Evaluation("evaluation_0", runtime_parties=dict(guest=guest), default_eval_setting="binary",
-                            metrics=["auc", "ks"], input_datas=[homo_lr.outputs["train_output_data"]])
+    evaluation = Evaluation(
+        "evaluation_0",
+        runtime_parties=dict(guest=guest),
+        default_eval_setting="binary",
+        metrics=["auc", "ks"],
+        input_datas=[homo_lr.outputs["train_output_data"]],
+    )
     pipeline.add_tasks([*tasks, homo_lr, evaluation])
     return pipeline, {"model": "homo_lr_0", "evaluation": "evaluation_0"}
 
 
-def submit_homo_lr(train_tables: Mapping[str, str], *, namespace: str, test_table: str | None = None,
-                   **settings) -> SubmittedJob:
+def submit_homo_lr(
+    train_tables: Mapping[str, str], *, namespace: str, test_table: str | None = None, **settings
+) -> SubmittedJob:
     """Confirm every table exists, build :func:`homo_lr_pipeline` and submit it (no waiting)."""
     flow = client()
     names: Sequence[str] = [*train_tables.values(), *([test_table] if test_table else [])]
@@ -557,12 +733,23 @@ def submit_homo_lr(train_tables: Mapping[str, str], *, namespace: str, test_tabl
             f"FATE Flow has no table(s) {', '.join(f'{namespace}.{m}' for m in missing)}; upload them "
             "first with fl_course.fate.jobs.upload_tables."
         )
-    pipeline, tasks = homo_lr_pipeline(train_tables, namespace=namespace, test_table=test_table, **settings)
-    return submit_pipeline(pipeline, output_task=tasks["model"], evaluation_task=tasks["evaluation"], desc="HomoLR")
+    pipeline, tasks = homo_lr_pipeline(
+        train_tables, namespace=namespace, test_table=test_table, **settings
+    )
+    return submit_pipeline(
+        pipeline, output_task=tasks["model"], evaluation_task=tasks["evaluation"], desc="HomoLR"
+    )
 
 
-def run_homo_lr(train_tables: Mapping[str, str], *, namespace: str, test_table: str | None = None,
-                timeout: float = DEFAULT_TIMEOUT, progress: bool = True, **settings) -> JobResult:
+def run_homo_lr(
+    train_tables: Mapping[str, str],
+    *,
+    namespace: str,
+    test_table: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = True,
+    **settings,
+) -> JobResult:
     """Check the tables, submit a HomoLR job and wait for it (:func:`submit_homo_lr`, :func:`wait_for`)."""
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
@@ -574,6 +761,7 @@ def model_weights(model: dict | None) -> tuple[np.ndarray, float] | None:
     """(weights, intercept) of a binary HomoLR model as FATE stores it, or None."""
     if not model:
         return None
+
     def find(obj):
         if isinstance(obj, dict):
             if "state_dict" in obj:

@@ -19,6 +19,7 @@ Examples
 >>> info.url                           # doctest: +SKIP
 'http://127.0.0.1:9380'
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -193,14 +194,20 @@ def _get_json(url: str, timeout: float):
         return None
 
 
-def flow_version(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float = 10.0) -> str | None:
+def flow_version(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, timeout: float = 10.0
+) -> str | None:
     """The version FATE Flow reports at ``/v2/server/fateflow`` (e.g. ``"2.2.0"``), or None.
 
     None means nothing answers there, or what answers is not a FATE Flow 2.x server.
     """
     body = _get_json(f"http://{host}:{port}/v2/server/fateflow", timeout)
     data = body.get("data") if isinstance(body, dict) and body.get("code") == 0 else None
-    versions = [v.get("version") for v in data.values() if isinstance(v, dict)] if isinstance(data, dict) else []
+    versions = (
+        [v.get("version") for v in data.values() if isinstance(v, dict)]
+        if isinstance(data, dict)
+        else []
+    )
     return next((str(v) for v in versions if v), None)
 
 
@@ -208,7 +215,9 @@ def not_answering(host: str, port: int, detail: str = "") -> FateServiceError:
     """The error every helper raises when FATE Flow does not answer: names the address and the fix."""
     return FateServiceError(
         f"FATE Flow is not answering at {host}:{port} — start it with `python -m fl_course.fate up`"
-        + (f" ({detail})" if detail else "") + ".")
+        + (f" ({detail})" if detail else "")
+        + "."
+    )
 
 
 def _check_version(host: str, port: int) -> str:
@@ -218,7 +227,8 @@ def _check_version(host: str, port: int) -> str:
             f"The service answering at http://{host}:{port} is not FATE Flow {FATE_VERSION.rsplit('.', 1)[0]}.x "
             f"(it reports {('version ' + version) if version else 'no FATE Flow version'}). Stop it, or start the "
             f"course's FATE Flow elsewhere: `python -m fl_course.fate up --port {port + 1} --grpc-port "
-            f"{DEFAULT_GRPC_PORT + 1}`.")
+            f"{DEFAULT_GRPC_PORT + 1}`."
+        )
     return version
 
 
@@ -288,7 +298,10 @@ def _pip_sources() -> list[str]:
     try:
         out = subprocess.run(
             [sys.executable, "-m", "pip", "config", "list"],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         out = ""
@@ -383,10 +396,24 @@ def install(*, progress: bool = True) -> float:
     steps = [
         [uv, "cache", "clean", "fate-flow"],
         [uv, "venv", "--seed", "--python", sys.executable, str(venv_dir())],
-        [uv, "pip", "install", "--python", str(venv_python()), "--override", str(overrides),
-         "--link-mode", "copy", "--compile-bytecode", "--index-strategy", "unsafe-best-match",
-         *sources, *torch_extra,
-         f"fate_client[fate,fate_flow]=={FATE_VERSION}", torch_req],
+        [
+            uv,
+            "pip",
+            "install",
+            "--python",
+            str(venv_python()),
+            "--override",
+            str(overrides),
+            "--link-mode",
+            "copy",
+            "--compile-bytecode",
+            "--index-strategy",
+            "unsafe-best-match",
+            *sources,
+            *torch_extra,
+            f"fate_client[fate,fate_flow]=={FATE_VERSION}",
+            torch_req,
+        ],
     ]
     env = {**os.environ, "UV_HTTP_TIMEOUT": os.environ.get("UV_HTTP_TIMEOUT", "180")}
     with open(install_log(), "w") as log:
@@ -395,7 +422,9 @@ def install(*, progress: bool = True) -> float:
                 print(f"[fl_course.fate] $ {shlex.join(step)}", flush=True)
             log.write(f"$ {shlex.join(step)}\n")
             log.flush()
-            result = subprocess.run(step, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
+            result = subprocess.run(
+                step, stdout=log, stderr=subprocess.STDOUT, env=env, check=False
+            )
             if result.returncode != 0:
                 log.flush()
                 raise FateServiceError(
@@ -407,7 +436,9 @@ def install(*, progress: bool = True) -> float:
                 )
     check = subprocess.run(
         [str(venv_python()), "-c", "import fate_flow, fate; print(fate_flow.__version__)"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if check.returncode != 0:
         raise FateServiceError(
@@ -420,8 +451,14 @@ def install(*, progress: bool = True) -> float:
 
 def _fate_flow_dir() -> Path:
     out = subprocess.run(
-        [str(venv_python()), "-c", "import fate_flow, os; print(os.path.dirname(fate_flow.__file__))"],
-        capture_output=True, text=True, check=True,
+        [
+            str(venv_python()),
+            "-c",
+            "import fate_flow, os; print(os.path.dirname(fate_flow.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return Path(out.stdout.strip())
 
@@ -440,7 +477,9 @@ def _set_fateflow_keys(conf: Path, values: dict) -> None:
             found.add(match.group(2))
     missing = set(values) - found
     if missing:
-        raise FateServiceError(f"{conf} has no fateflow.{', '.join(sorted(missing))}; is FATE {FATE_VERSION} installed?")
+        raise FateServiceError(
+            f"{conf} has no fateflow.{', '.join(sorted(missing))}; is FATE {FATE_VERSION} installed?"
+        )
     conf.write_text("".join(lines))
 
 
@@ -455,20 +494,35 @@ def _configure(host: str, port: int, grpc_port: int) -> Path:
     conf = flow_home() / "conf" / "service_conf.yaml"
     if not conf.is_file():
         result = subprocess.run(
-            [str(venv_dir() / "bin" / "fate_flow"), "init", "--ip", host, "--port", str(port),
-             "--home", str(flow_home())],
-            capture_output=True, text=True, check=False,
+            [
+                str(venv_dir() / "bin" / "fate_flow"),
+                "init",
+                "--ip",
+                host,
+                "--port",
+                str(port),
+                "--home",
+                str(flow_home()),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0 or not conf.is_file():
-            raise FateServiceError(f"`fate_flow init` failed:\n{result.stdout}\n{result.stderr[-3000:]}")
+            raise FateServiceError(
+                f"`fate_flow init` failed:\n{result.stdout}\n{result.stderr[-3000:]}"
+            )
     _set_fateflow_keys(conf, {"host": host, "http_port": port, "grpc_port": grpc_port})
     package = _fate_flow_dir()
     # FATE Flow calls its own HTTP API to schedule every party; its 10 s default times out on a
     # busy 2-core machine ("Federated schedule error ... Read timed out"), so allow more.
     settings = package / "settings.py"
     text = settings.read_text()
-    text, count = re.subn(r"(?m)^HTTP_REQUEST_TIMEOUT\s*=\s*\d+.*$",
-                          f"HTTP_REQUEST_TIMEOUT = {HTTP_REQUEST_TIMEOUT}  # s (set by fl_course)", text)
+    text, count = re.subn(
+        r"(?m)^HTTP_REQUEST_TIMEOUT\s*=\s*\d+.*$",
+        f"HTTP_REQUEST_TIMEOUT = {HTTP_REQUEST_TIMEOUT}  # s (set by fl_course)",
+        text,
+    )
     if count == 1:
         settings.write_text(text)
     return package
@@ -506,10 +560,20 @@ def configure_client(host: str, port: int) -> None:
             f"({sys.executable}); install the course with `pip install -e .`."
         )
     result = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from fate_client.pipeline.pipeline_cli import pipeline_group; "
-         "sys.exit(pipeline_group())", "init", "--ip", host, "--port", str(port)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from fate_client.pipeline.pipeline_cli import pipeline_group; "
+            "sys.exit(pipeline_group())",
+            "init",
+            "--ip",
+            host,
+            "--port",
+            str(port),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0 or configured_address() != (host, port):
         raise FateServiceError(
@@ -592,17 +656,35 @@ def up(
             "clash with Colab's). Run the FATE parts of this lab locally: clone the course and run "
             "`python -m fl_course.fate up`; the local HomoLR parts (fl_course.homolr) run here."
         )
-    say = (lambda msg: print(f"[fl_course.fate] {msg}", flush=True)) if progress else (lambda msg: None)
+    say = (
+        (lambda msg: print(f"[fl_course.fate] {msg}", flush=True))
+        if progress
+        else (lambda msg: None)
+    )
     with _lock():
         state = _read_state()
         if answers(host, port):
             _check_version(host, port)
             configure_client(host, port)
-            ours = _alive(state.get("pid")) and state.get("port") == port and state.get("host") == host
-            say(f"FATE Flow already answers at http://{host}:{port}"
-                + (f" (pid {state['pid']}, started by fl_course)" if ours else " (not started by fl_course)"))
-            return ServiceInfo(host, port, state.get("grpc_port", grpc_port) if ours else grpc_port,
-                               state.get("pid") if ours else None, False, server_log())
+            ours = (
+                _alive(state.get("pid")) and state.get("port") == port and state.get("host") == host
+            )
+            say(
+                f"FATE Flow already answers at http://{host}:{port}"
+                + (
+                    f" (pid {state['pid']}, started by fl_course)"
+                    if ours
+                    else " (not started by fl_course)"
+                )
+            )
+            return ServiceInfo(
+                host,
+                port,
+                state.get("grpc_port", grpc_port) if ours else grpc_port,
+                state.get("pid") if ours else None,
+                False,
+                server_log(),
+            )
         if _alive(state.get("pid")):
             if (state.get("host"), state.get("port")) != (host, port):
                 raise FateServiceError(
@@ -616,7 +698,9 @@ def up(
             # our server from an earlier `up` crashed: stop the task processes it left behind
             reaped = _reap_session(state["pid"])
             if reaped:
-                say(f"stopped {len(reaped)} process(es) left by a crashed FATE Flow (pid {state['pid']})")
+                say(
+                    f"stopped {len(reaped)} process(es) left by a crashed FATE Flow (pid {state['pid']})"
+                )
             _write_state({})
         for name, value in (("HTTP port", port), ("gRPC port", grpc_port)):
             if not _port_free(host, value):
@@ -626,7 +710,9 @@ def up(
                     f"`python -m fl_course.fate up --port {port + 1} --grpc-port {grpc_port + 1}`."
                 )
         if not is_installed():
-            say(f"installing FATE {FATE_VERSION} into {venv_dir()} (a few minutes, once; log: {install_log()})")
+            say(
+                f"installing FATE {FATE_VERSION} into {venv_dir()} (a few minutes, once; log: {install_log()})"
+            )
         install_seconds = install(progress=progress)
         if install_seconds:
             say(f"FATE environment installed in {install_seconds:.0f} s")
@@ -641,15 +727,29 @@ def up(
         env.setdefault("OMP_NUM_THREADS", "1")
         env.setdefault("MKL_NUM_THREADS", "1")
         with open(server_log(), "ab") as log:
-            log.write(f"\n==== fl_course.fate up {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
+            log.write(
+                f"\n==== fl_course.fate up {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode()
+            )
             log.flush()
             proc = subprocess.Popen(
                 [str(venv_python()), str(package / "fate_flow_server.py")],
-                cwd=str(flow_home()), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
+                cwd=str(flow_home()),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
-        _write_state({"pid": proc.pid, "host": host, "port": port, "grpc_port": grpc_port,
-                      "started_at": time.time(), "log": str(server_log())})
+        _write_state(
+            {
+                "pid": proc.pid,
+                "host": host,
+                "port": port,
+                "grpc_port": grpc_port,
+                "started_at": time.time(),
+                "log": str(server_log()),
+            }
+        )
         say(f"starting FATE Flow (pid {proc.pid}) at http://{host}:{port}, gRPC {grpc_port}")
         deadline = time.monotonic() + timeout
         while not answers(host, port, timeout=2.0):
@@ -678,12 +778,25 @@ def up(
         configure_client(host, port)
         start_seconds = time.perf_counter() - t0
         say(f"FATE Flow is up in {start_seconds:.0f} s; log: {server_log()}")
-        return ServiceInfo(host, port, grpc_port, proc.pid, True, server_log(),
-                           install_seconds=install_seconds, start_seconds=start_seconds)
+        return ServiceInfo(
+            host,
+            port,
+            grpc_port,
+            proc.pid,
+            True,
+            server_log(),
+            install_seconds=install_seconds,
+            start_seconds=start_seconds,
+        )
 
 
-def ensure_service(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                   grpc_port: int = DEFAULT_GRPC_PORT, *, progress: bool = True) -> ServiceInfo:
+def ensure_service(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    grpc_port: int = DEFAULT_GRPC_PORT,
+    *,
+    progress: bool = True,
+) -> ServiceInfo:
     """Notebook entry point: return the running service, starting (and installing) it if needed."""
     return up(host, port, grpc_port, progress=progress)
 
@@ -766,9 +879,15 @@ def down(*, progress: bool = True) -> bool:
         if not _alive(pid):
             reaped = _reap_session(pid) if pid else []
             if progress:
-                print("[fl_course.fate] no FATE Flow started by fl_course is running"
-                      + (f"; stopped {len(reaped)} process(es) its crashed server left behind" if reaped else ""),
-                      flush=True)
+                print(
+                    "[fl_course.fate] no FATE Flow started by fl_course is running"
+                    + (
+                        f"; stopped {len(reaped)} process(es) its crashed server left behind"
+                        if reaped
+                        else ""
+                    ),
+                    flush=True,
+                )
             _write_state({})
             return bool(reaped)
         _stop_pid(pid)

@@ -19,7 +19,9 @@ from fl_course.secure.packed_paillier import EncryptedVector
 __all__ = ["add_plaintext_without_fresh_randomness", "recover_added_plaintext"]
 
 
-def add_plaintext_without_fresh_randomness(vector: EncryptedVector, values, weight: int = 1) -> EncryptedVector:
+def add_plaintext_without_fresh_randomness(
+    vector: EncryptedVector, values, weight: int = 1
+) -> EncryptedVector:
     r"""The broken reply :math:`c\,(1 + m n) \bmod n^2`: ``add_plaintext`` without new randomness.
 
     Kept only to demonstrate :func:`recover_added_plaintext`; never send what it returns.
@@ -27,7 +29,9 @@ def add_plaintext_without_fresh_randomness(vector: EncryptedVector, values, weig
     """
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size != vector.length:
-        raise ValueError(f"Cannot add a plaintext of length {values.size} to a vector of length {vector.length}.")
+        raise ValueError(
+            f"Cannot add a plaintext of length {values.size} to a vector of length {vector.length}."
+        )
     scheme = vector.scheme
     n, nsquare = scheme.public_key.n, scheme.public_key.nsquare
     plaintexts = scheme.layout.encode(values, weight)
@@ -56,8 +60,12 @@ def recover_added_plaintext(before: EncryptedVector, after: EncryptedVector) -> 
         If some :math:`c' c^{-1} \bmod n^2` is not of the form :math:`1 + m n`: the reply was
         re-randomised, and this attack learns nothing from it.
     """
-    if before.scheme.fingerprint != after.scheme.fingerprint or len(before.ciphertexts) != len(after.ciphertexts):
-        raise ValueError("The two vectors were not made under the same key and layout; nothing to compare.")
+    if before.scheme.fingerprint != after.scheme.fingerprint or len(before.ciphertexts) != len(
+        after.ciphertexts
+    ):
+        raise ValueError(
+            "The two vectors were not made under the same key and layout; nothing to compare."
+        )
     n, nsquare = before.scheme.public_key.n, before.scheme.public_key.nsquare
     plaintexts, unlinkable = [], 0
     for c, reply in zip(before.ciphertexts, after.ciphertexts):

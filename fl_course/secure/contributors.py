@@ -71,8 +71,13 @@ class TagKey:
         if not 1 <= bits <= 256:
             raise ValueError(f"Tags come from SHA-256, so bits must be 1 to 256, got {bits}.")
         prefix = f"{round_id}/".encode()
-        return [int.from_bytes(hmac.new(self.secret, prefix + str(i).encode(), hashlib.sha256).digest(), "big")
-                >> (256 - bits) for i in range(count)]
+        return [
+            int.from_bytes(
+                hmac.new(self.secret, prefix + str(i).encode(), hashlib.sha256).digest(), "big"
+            )
+            >> (256 - bits)
+            for i in range(count)
+        ]
 
 
 class KeyHolder:
@@ -107,10 +112,16 @@ class KeyHolder:
 
     def __init__(self, scheme, private_key, *, min_contributors: int = 2) -> None:
         if not scheme.layout.tag_bits:
-            raise ValueError("The KeyHolder needs a tagged scheme: build it with PackedPaillier(..., tag_bits=64).")
+            raise ValueError(
+                "The KeyHolder needs a tagged scheme: build it with PackedPaillier(..., tag_bits=64)."
+            )
         if private_key.public_key.n != scheme.public_key.n:
             raise ValueError("This private key does not belong to the scheme's public key.")
-        if isinstance(min_contributors, bool) or not isinstance(min_contributors, int) or min_contributors < 1:
+        if (
+            isinstance(min_contributors, bool)
+            or not isinstance(min_contributors, int)
+            or min_contributors < 1
+        ):
             raise ValueError(f"min_contributors must be a positive int, got {min_contributors!r}.")
         self.scheme = scheme
         self._private_key = private_key
@@ -128,10 +139,14 @@ class KeyHolder:
 
     def _check_agreement(self, weights: Mapping[str, int]) -> dict[str, int]:
         if not isinstance(weights, Mapping) or not weights:
-            raise AggregateRejected("Name the agreed contributors and their integer weights, e.g. {'party 1': 1, ...}.")
+            raise AggregateRejected(
+                "Name the agreed contributors and their integer weights, e.g. {'party 1': 1, ...}."
+            )
         unknown = sorted(set(weights) - set(self._keys))
         if unknown:
-            raise AggregateRejected(f"Parties {unknown} are not registered with this key holder; refusing.")
+            raise AggregateRejected(
+                f"Parties {unknown} are not registered with this key holder; refusing."
+            )
         if len(weights) < self.min_contributors:
             raise AggregateRejected(
                 f"Only {len(weights)} contributor(s) agreed; this key holder decrypts aggregates of at least "
@@ -139,7 +154,9 @@ class KeyHolder:
             )
         for party, weight in weights.items():
             if isinstance(weight, bool) or not isinstance(weight, (int, np.integer)) or weight < 1:
-                raise AggregateRejected(f"The weight of {party!r} must be a positive int, got {weight!r}.")
+                raise AggregateRejected(
+                    f"The weight of {party!r} must be a positive int, got {weight!r}."
+                )
         return {party: int(weight) for party, weight in weights.items()}
 
     def decrypt_aggregate(self, vector, *, round_id, weights: Mapping[str, int]) -> np.ndarray:
@@ -167,8 +184,13 @@ class KeyHolder:
             ``sum(w_j t_j)``. All tags are checked before any value is decoded.
         """
         weights = self._check_agreement(weights)
-        if vector.scheme.fingerprint != self.scheme.fingerprint or vector.scheme.layout != self.scheme.layout:
-            raise AggregateRejected("The vector was not made with this key holder's scheme (key or layout differs).")
+        if (
+            vector.scheme.fingerprint != self.scheme.fingerprint
+            or vector.scheme.layout != self.scheme.layout
+        ):
+            raise AggregateRejected(
+                "The vector was not made with this key holder's scheme (key or layout differs)."
+            )
         total = sum(weights.values())
         if vector.weight != total:
             raise AggregateRejected(

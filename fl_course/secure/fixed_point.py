@@ -86,11 +86,17 @@ class SlotLayout:
         for name in ("plaintext_bits", "frac_bits", "max_weight", "tag_bits"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}; pass a whole number.")
+                raise TypeError(
+                    f"{name} must be an int, got {type(value).__name__}; pass a whole number."
+                )
         if self.tag_bits < 0:
-            raise ValueError(f"tag_bits must be >= 0, got {self.tag_bits}; use 64 to bind aggregates to parties.")
+            raise ValueError(
+                f"tag_bits must be >= 0, got {self.tag_bits}; use 64 to bind aggregates to parties."
+            )
         if self.frac_bits < 0:
-            raise ValueError(f"frac_bits must be >= 0, got {self.frac_bits}; use e.g. 24 for errors below 1e-7.")
+            raise ValueError(
+                f"frac_bits must be >= 0, got {self.frac_bits}; use e.g. 24 for errors below 1e-7."
+            )
         if self.max_weight < 1:
             raise ValueError(
                 f"max_weight must be >= 1, got {self.max_weight}; set it to the number of parties "
@@ -152,7 +158,9 @@ class SlotLayout:
     def check_weight(self, weight: int) -> int:
         """Return ``weight`` as an int after checking it fits the headroom."""
         if isinstance(weight, bool) or not isinstance(weight, (int, np.integer)):
-            raise TypeError(f"weight must be an int, got {type(weight).__name__}; scale real weights to integers.")
+            raise TypeError(
+                f"weight must be an int, got {type(weight).__name__}; scale real weights to integers."
+            )
         weight = int(weight)
         if not 1 <= weight <= self.max_weight:
             raise ValueError(
@@ -181,10 +189,14 @@ class SlotLayout:
         weight = self.check_weight(weight)
         x = np.asarray(values, dtype=np.float64)
         if x.ndim != 1:
-            raise ValueError(f"Expected a 1-D vector, got shape {x.shape}; flatten it first (e.g. x.ravel()).")
+            raise ValueError(
+                f"Expected a 1-D vector, got shape {x.shape}; flatten it first (e.g. x.ravel())."
+            )
         if not np.all(np.isfinite(x)):
             bad = int(np.flatnonzero(~np.isfinite(x))[0])
-            raise ValueError(f"Value {x[bad]} at index {bad} is not finite; only finite floats can be encrypted.")
+            raise ValueError(
+                f"Value {x[bad]} at index {bad} is not finite; only finite floats can be encrypted."
+            )
         if x.size and np.max(np.abs(x)) > self.max_abs:
             bad = int(np.argmax(np.abs(x)))
             raise ValueError(
@@ -193,13 +205,19 @@ class SlotLayout:
             )
         count = self.num_plaintexts(x.size)
         if self.tag_bits:
-            if tags is None or len(tags) != count or any(not 0 <= int(t) < 2**self.tag_bits for t in tags):
+            if (
+                tags is None
+                or len(tags) != count
+                or any(not 0 <= int(t) < 2**self.tag_bits for t in tags)
+            ):
                 raise ValueError(
                     f"This layout binds every plaintext to its sender: pass {count} tags below 2**{self.tag_bits} "
                     "(TagKey.tags(round_id, count)); an untagged layout has tag_bits=0."
                 )
         elif tags is not None:
-            raise ValueError("This layout has no tag slot (tag_bits=0); build the scheme with tag_bits=64 to use tags.")
+            raise ValueError(
+                "This layout has no tag slot (tag_bits=0); build the scheme with tag_bits=64 to use tags."
+            )
         ints = (np.rint(np.ldexp(x, self.frac_bits)).astype(np.int64) + self.offset).tolist()
         bits, step = self.slot_bits, self.slots
         plaintexts = []

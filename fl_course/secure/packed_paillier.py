@@ -108,7 +108,9 @@ def generate_keypair(key_bits: int = DEFAULT_KEY_BITS, *, allow_small_keys: bool
     if isinstance(key_bits, bool) or not isinstance(key_bits, (int, np.integer)):
         raise TypeError(f"key_bits must be an int such as 2048, got {type(key_bits).__name__}.")
     if key_bits < 128 or key_bits % 2:
-        raise ValueError(f"key_bits must be an even number of at least 128, got {key_bits}; use 2048 or 3072.")
+        raise ValueError(
+            f"key_bits must be an even number of at least 128, got {key_bits}; use 2048 or 3072."
+        )
     _check_key_bits(int(key_bits), allow_small_keys)
     return paillier.generate_paillier_keypair(n_length=int(key_bits))
 
@@ -132,14 +134,22 @@ def _open_json(text: str, expected_format: str) -> dict:
     try:
         payload = json.loads(text)
     except (TypeError, json.JSONDecodeError) as error:
-        raise ValueError(f"The payload is not valid JSON ({error}); pass the text written by to_json().") from None
+        raise ValueError(
+            f"The payload is not valid JSON ({error}); pass the text written by to_json()."
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
-        raise ValueError(f"The payload is not a {expected_format} document; pass the text written by to_json().")
+        raise ValueError(
+            f"The payload is not a {expected_format} document; pass the text written by to_json()."
+        )
     if payload.get("version") != _VERSION:
-        raise ValueError(f"Unsupported {expected_format} version {payload.get('version')!r}; expected {_VERSION}.")
+        raise ValueError(
+            f"Unsupported {expected_format} version {payload.get('version')!r}; expected {_VERSION}."
+        )
     digest = payload.pop("digest", None)
     if digest != _digest(payload):
-        raise ValueError("The payload's digest does not match its content: it was modified or corrupted in transit.")
+        raise ValueError(
+            "The payload's digest does not match its content: it was modified or corrupted in transit."
+        )
     key = payload.get("public_key")
     if not isinstance(key, dict) or not isinstance(key.get("n"), str):
         raise ValueError("The payload lacks its public key; pass the text written by to_json().")
@@ -148,7 +158,9 @@ def _open_json(text: str, expected_format: str) -> dict:
     except ValueError:
         raise ValueError("The payload's public key is not a hexadecimal integer.") from None
     if fingerprint(key["n"]) != key.get("fingerprint"):
-        raise ValueError("The payload's public key does not match its fingerprint: it was tampered with.")
+        raise ValueError(
+            "The payload's public key does not match its fingerprint: it was tampered with."
+        )
     return payload
 
 
@@ -239,11 +251,18 @@ class PackedPaillier:
                 "create one with generate_keypair()."
             )
         _check_key_bits(public_key.n.bit_length(), allow_small_keys)
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive int or None (all cores), got {workers!r}.")
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+        ):
+            raise ValueError(
+                f"workers must be a positive int or None (all cores), got {workers!r}."
+            )
         self.public_key = public_key
         self.layout = SlotLayout(
-            public_key.n.bit_length() - 1, frac_bits=frac_bits, max_abs=max_abs, max_weight=max_weight,
+            public_key.n.bit_length() - 1,
+            frac_bits=frac_bits,
+            max_abs=max_abs,
+            max_weight=max_weight,
             tag_bits=tag_bits,
         )
         self.randomness = NthResidueSampler(public_key.n)
@@ -267,12 +286,18 @@ class PackedPaillier:
     def _parallel(self, function, first, numbers: list[int]) -> list[int]:
         """``function(first, chunk)`` over chunks of ``numbers``, on the pool when it pays off."""
         global _POOL_SAMPLER
-        _POOL_SAMPLER = self.randomness.prepare()  # used in-process, and inherited by forked workers
+        _POOL_SAMPLER = (
+            self.randomness.prepare()
+        )  # used in-process, and inherited by forked workers
         if self.workers == 1 or len(numbers) < 4 * self.workers:
             return function(first, numbers)
         chunks = _chunks(numbers, self.workers)
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=_pool_context(),
-                                 initializer=_init_worker, initargs=(int(self.public_key.n),)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=_pool_context(),
+            initializer=_init_worker,
+            initargs=(int(self.public_key.n),),
+        ) as pool:
             return [x for chunk in pool.map(function, [first] * len(chunks), chunks) for x in chunk]
 
     def _fresh(self, kind: str, numbers: list[int]) -> list[int]:
@@ -282,7 +307,9 @@ class PackedPaillier:
     def _tags(self, tag_key, round_id, count: int) -> list[int] | None:
         if not self.layout.tag_bits:
             if tag_key is not None:
-                raise ValueError("This scheme has no tag slot (tag_bits=0); build it with tag_bits=64 to use tag keys.")
+                raise ValueError(
+                    "This scheme has no tag slot (tag_bits=0); build it with tag_bits=64 to use tag keys."
+                )
             return None
         if tag_key is None or round_id is None:
             raise ValueError(
@@ -314,14 +341,20 @@ class PackedPaillier:
         values = np.asarray(values, dtype=np.float64).ravel()
         tags = self._tags(tag_key, round_id, self.layout.num_plaintexts(values.size))
         plaintexts = self.layout.encode(values, weight, tags)
-        return EncryptedVector(self, self._fresh("encrypt", plaintexts), length=values.size, weight=weight)
+        return EncryptedVector(
+            self, self._fresh("encrypt", plaintexts), length=values.size, weight=weight
+        )
 
     def decrypt_raw(self, private_key, ciphertexts: list[int]) -> list[int]:
         """Decrypt ciphertexts to their packed plaintext integers (phe's CRT decryption, on the pool)."""
         if not isinstance(private_key, paillier.PaillierPrivateKey):
-            raise TypeError(f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}.")
+            raise TypeError(
+                f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}."
+            )
         if private_key.public_key.n != self.public_key.n:
-            raise ValueError("This private key does not belong to the public key the vector was encrypted under.")
+            raise ValueError(
+                "This private key does not belong to the public key the vector was encrypted under."
+            )
         return self._parallel(_decrypt_chunk, private_key, list(ciphertexts))
 
     # ------------------------------------------------------------------ serialisation
@@ -336,19 +369,31 @@ class PackedPaillier:
         return _sealed_json(body)
 
     @classmethod
-    def from_json(cls, text: str, *, workers: int | None = None, allow_small_keys: bool = False) -> PackedPaillier:
+    def from_json(
+        cls, text: str, *, workers: int | None = None, allow_small_keys: bool = False
+    ) -> PackedPaillier:
         """Rebuild a scheme from :meth:`to_json` text (checking digest and fingerprint)."""
         payload = _open_json(text, _SCHEME_FORMAT)
         layout = payload.get("layout") or {}
         try:
             public_key = paillier.PaillierPublicKey(payload["public_key"]["n"])
-            scheme = cls(public_key, frac_bits=layout["frac_bits"], max_abs=layout["max_abs"],
-                         max_weight=layout["max_weight"], tag_bits=layout["tag_bits"], workers=workers,
-                         allow_small_keys=allow_small_keys)
+            scheme = cls(
+                public_key,
+                frac_bits=layout["frac_bits"],
+                max_abs=layout["max_abs"],
+                max_weight=layout["max_weight"],
+                tag_bits=layout["tag_bits"],
+                workers=workers,
+                allow_small_keys=allow_small_keys,
+            )
         except KeyError as error:
-            raise ValueError(f"The scheme payload lacks {error}; pass the text written by to_json().") from None
+            raise ValueError(
+                f"The scheme payload lacks {error}; pass the text written by to_json()."
+            ) from None
         if scheme.layout.to_dict() != layout:
-            raise ValueError("The scheme payload's layout is inconsistent with its key; it was modified.")
+            raise ValueError(
+                "The scheme payload's layout is inconsistent with its key; it was modified."
+            )
         return scheme
 
     def vector_from_json(self, text: str) -> EncryptedVector:
@@ -378,7 +423,11 @@ class PackedPaillier:
                 f"The vector's slot layout {payload.get('layout')} differs from this scheme's "
                 f"{self.layout.to_dict()}; all parties must build the scheme from the same to_json() text."
             )
-        length, weight, hexes = payload.get("length"), payload.get("weight"), payload.get("ciphertexts")
+        length, weight, hexes = (
+            payload.get("length"),
+            payload.get("weight"),
+            payload.get("ciphertexts"),
+        )
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ValueError(f"The vector's length must be a non-negative int, got {length!r}.")
         self.layout.check_weight(weight)
@@ -410,7 +459,9 @@ class EncryptedVector:
     overflow into its neighbour.
     """
 
-    def __init__(self, scheme: PackedPaillier, ciphertexts: list[int], *, length: int, weight: int) -> None:
+    def __init__(
+        self, scheme: PackedPaillier, ciphertexts: list[int], *, length: int, weight: int
+    ) -> None:
         self.scheme = scheme
         self.ciphertexts = [int(c) for c in ciphertexts]
         self.length = int(length)
@@ -420,18 +471,28 @@ class EncryptedVector:
         return self.length
 
     def __repr__(self) -> str:
-        return (f"EncryptedVector(length={self.length}, weight={self.weight}, ciphertexts={len(self.ciphertexts)}, "
-                f"key={self.scheme.fingerprint[:15]}…)")
+        return (
+            f"EncryptedVector(length={self.length}, weight={self.weight}, ciphertexts={len(self.ciphertexts)}, "
+            f"key={self.scheme.fingerprint[:15]}…)"
+        )
 
     def _check_compatible(self, other: EncryptedVector) -> None:
         if not isinstance(other, EncryptedVector):
-            raise TypeError(f"Can only add an EncryptedVector, got {type(other).__name__}; use add_plaintext() for floats.")
+            raise TypeError(
+                f"Can only add an EncryptedVector, got {type(other).__name__}; use add_plaintext() for floats."
+            )
         if other.scheme.fingerprint != self.scheme.fingerprint:
-            raise ValueError("These vectors were encrypted under different public keys and cannot be added.")
+            raise ValueError(
+                "These vectors were encrypted under different public keys and cannot be added."
+            )
         if other.scheme.layout != self.scheme.layout:
-            raise ValueError("These vectors use different slot layouts; build every party's scheme from one to_json().")
+            raise ValueError(
+                "These vectors use different slot layouts; build every party's scheme from one to_json()."
+            )
         if other.length != self.length:
-            raise ValueError(f"Cannot add vectors of lengths {self.length} and {other.length}; they must match.")
+            raise ValueError(
+                f"Cannot add vectors of lengths {self.length} and {other.length}; they must match."
+            )
 
     def _headroom(self, weight: int, what: str) -> int:
         if weight > self.scheme.layout.max_weight:
@@ -456,7 +517,9 @@ class EncryptedVector:
 
     def __mul__(self, k: int) -> EncryptedVector:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise TypeError(f"An EncryptedVector can only be multiplied by a positive int, got {k!r}.")
+            raise TypeError(
+                f"An EncryptedVector can only be multiplied by a positive int, got {k!r}."
+            )
         weight = self._headroom(self.weight * int(k), f"Multiplying by {k}")
         nsquare = self.scheme.public_key.nsquare
         ciphertexts = [powmod(c, int(k), nsquare) for c in self.ciphertexts]
@@ -464,7 +527,9 @@ class EncryptedVector:
 
     __rmul__ = __mul__
 
-    def add_plaintext(self, values, weight: int = 1, *, tag_key=None, round_id=None) -> EncryptedVector:
+    def add_plaintext(
+        self, values, weight: int = 1, *, tag_key=None, round_id=None
+    ) -> EncryptedVector:
         r"""Add a vector the caller holds in the clear, with an integer weight, under fresh randomness.
 
         This is the PriDe party's step, which adds its own model to the cloud's encrypted one.
@@ -477,8 +542,12 @@ class EncryptedVector:
         """
         values = np.asarray(values, dtype=np.float64).ravel()
         if values.size != self.length:
-            raise ValueError(f"Cannot add a plaintext of length {values.size} to a vector of length {self.length}.")
-        total = self._headroom(self.weight + self.scheme.layout.check_weight(weight), "Adding this plaintext")
+            raise ValueError(
+                f"Cannot add a plaintext of length {values.size} to a vector of length {self.length}."
+            )
+        total = self._headroom(
+            self.weight + self.scheme.layout.check_weight(weight), "Adding this plaintext"
+        )
         tags = self.scheme._tags(tag_key, round_id, len(self.ciphertexts))
         sums = self.scheme._fresh("encrypt", self.scheme.layout.encode(values, weight, tags))
         nsquare = self.scheme.public_key.nsquare
@@ -515,7 +584,10 @@ class EncryptedVector:
         body = {
             "format": _VECTOR_FORMAT,
             "version": _VERSION,
-            "public_key": {"n": format(self.scheme.public_key.n, "x"), "fingerprint": self.scheme.fingerprint},
+            "public_key": {
+                "n": format(self.scheme.public_key.n, "x"),
+                "fingerprint": self.scheme.fingerprint,
+            },
             "layout": self.scheme.layout.to_dict(),
             "length": self.length,
             "weight": self.weight,

@@ -62,7 +62,9 @@ class NthResidueSampler:
 
     def __init__(self, n: int, *, window: int = 8) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 12:
-            raise ValueError(f"window must be an int from 1 to 12, got {window!r}; 8 suits 2048-bit keys.")
+            raise ValueError(
+                f"window must be an int from 1 to 12, got {window!r}; 8 suits 2048-bit keys."
+            )
         self.n = gmpy2.mpz(n)
         self.nsquare = self.n * self.n
         self.exponent_bits = -(-self.n.bit_length() // 2)
@@ -93,7 +95,11 @@ class NthResidueSampler:
     def sample(self) -> int:
         """One fresh n-th residue :math:`h_s^a \bmod n^2` with a new secret exponent ``a``."""
         table = self.prepare()._table
-        exponent, mask, nsquare = secrets.randbits(self.exponent_bits), (1 << self.window) - 1, self.nsquare
+        exponent, mask, nsquare = (
+            secrets.randbits(self.exponent_bits),
+            (1 << self.window) - 1,
+            self.nsquare,
+        )
         result, i = gmpy2.mpz(1), 0
         while exponent:
             digit = exponent & mask

@@ -18,6 +18,7 @@ Environment variables, to test a build made elsewhere:
     The browser and its driver, default ``chromium`` and ``chromedriver`` on the ``PATH``
     (Debian: ``apt-get install chromium chromium-driver``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -40,7 +41,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path(os.environ.get("FL_COURSE_BOOK_SOURCE", ROOT)).resolve()
 HTML = Path(os.environ.get("FL_COURSE_HTML", ROOT / "_build" / "html")).resolve()
-SCREENSHOTS = Path(os.environ.get("FL_COURSE_SCREENSHOTS", ROOT / "_build" / "screenshots")).resolve()
+SCREENSHOTS = Path(
+    os.environ.get("FL_COURSE_SCREENSHOTS", ROOT / "_build" / "screenshots")
+).resolve()
 BUILD_HINT = "Run `make html` first (after `make notebooks`), or `make book`"
 MAX_SCREENSHOT_HEIGHT = 12_000  # CSS pixels; longer pages are cut there
 MAX_OUTPUT_BLOCKS = 10  # more separate outputs in one cell is a wall of log lines
@@ -137,17 +140,25 @@ def _newest(paths) -> tuple[float, Path | None]:
 def check_build_is_fresh() -> None:
     """Fail (never skip) when the site is missing or older than the sources it is built from."""
     if not (HTML / "index.html").is_file():
-        pytest.fail(f"The built book is missing: there is no {HTML / 'index.html'}. {BUILD_HINT}.",
-                    pytrace=False)
+        pytest.fail(
+            f"The built book is missing: there is no {HTML / 'index.html'}. {BUILD_HINT}.",
+            pytrace=False,
+        )
     sources = [SOURCE / name for name in ("_config.yml", "_toc.yml", "references.bib")]
     for folder in ("book", "notebooks"):
-        sources += [path for path in (SOURCE / folder).rglob("*")
-                    if not {".ipynb_checkpoints", "__pycache__"} & set(path.parts)]
+        sources += [
+            path
+            for path in (SOURCE / folder).rglob("*")
+            if not {".ipynb_checkpoints", "__pycache__"} & set(path.parts)
+        ]
     source_time, newest_source = _newest(sources)
     html_time, _ = _newest(HTML.rglob("*.html"))
     if source_time > html_time:
-        pytest.fail(f"The built book in {HTML} is older than its sources: {newest_source} changed "
-                    f"after the last build. {BUILD_HINT}.", pytrace=False)
+        pytest.fail(
+            f"The built book in {HTML} is older than its sources: {newest_source} changed "
+            f"after the last build. {BUILD_HINT}.",
+            pytrace=False,
+        )
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -160,7 +171,8 @@ def site() -> str:
     """The built book served on 127.0.0.1, as a reader's browser gets it; its base URL."""
     check_build_is_fresh()
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -171,9 +183,12 @@ def site() -> str:
 def _executable(variable: str, name: str) -> str:
     path = os.environ.get(variable) or shutil.which(name)
     if not path or not Path(path).is_file():
-        pytest.fail(f"`{name}` was not found (set {variable} or put it on the PATH). Install "
-                    "Chromium and its driver from the distribution: `apt-get install -y chromium "
-                    "chromium-driver` (make test does this).", pytrace=False)
+        pytest.fail(
+            f"`{name}` was not found (set {variable} or put it on the PATH). Install "
+            "Chromium and its driver from the distribution: `apt-get install -y chromium "
+            "chromium-driver` (make test does this).",
+            pytrace=False,
+        )
     return path
 
 
@@ -187,14 +202,25 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = _executable("CHROMIUM", "chromium")
     profile = tempfile.mkdtemp(prefix="fl-course-chromium-")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,900",
-                 f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--window-size=1280,900",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     # With an explicit driver path Selenium skips Selenium Manager, so nothing is downloaded.
-    driver = webdriver.Chrome(service=Service(_executable("CHROMEDRIVER", "chromedriver")),
-                              options=options)
+    driver = webdriver.Chrome(
+        service=Service(_executable("CHROMEDRIVER", "chromedriver")), options=options
+    )
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
@@ -205,10 +231,16 @@ def save_screenshot(driver, page: Page) -> Path:
     """A PNG of the whole page (up to MAX_SCREENSHOT_HEIGHT), named after the page."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "scale": 1,
-            "height": min(size["height"], MAX_SCREENSHOT_HEIGHT)}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
-                                  {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    clip = {
+        "x": 0,
+        "y": 0,
+        "width": size["width"],
+        "scale": 1,
+        "height": min(size["height"], MAX_SCREENSHOT_HEIGHT),
+    }
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
     path = SCREENSHOTS / f"{page.docname.replace('/', '__')}.png"
     path.write_bytes(base64.b64decode(shot["data"]))
     return path
@@ -270,8 +302,9 @@ document.querySelectorAll(".cell_output").forEach(el => {
 return problems;
 """
 
-ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|^\s*\w*(Error|Exception)\b:?",
-                        re.MULTILINE)
+ERROR_LINE = re.compile(
+    r"Traceback \(most recent call last\)|^\s*\w*(Error|Exception)\b:?", re.MULTILINE
+)
 
 
 def launch_links(driver) -> dict[str, str]:
@@ -293,7 +326,9 @@ def launch_links(driver) -> dict[str, str]:
 @pytest.mark.parametrize("page", PAGES, ids=[page.docname for page in PAGES])
 def test_page(page: Page, site: str, browser):
     built = HTML / f"{page.docname}.html"
-    assert built.is_file(), f"{page.docname} is in _toc.yml but {built} was not built. {BUILD_HINT}."
+    assert built.is_file(), (
+        f"{page.docname} is in _toc.yml but {built} was not built. {BUILD_HINT}."
+    )
     browser.get(f"{site}/{page.docname}.html")
     browser.set_script_timeout(30)
     browser.execute_async_script(WAIT_FOR_IMAGES)
@@ -305,10 +340,12 @@ def test_page(page: Page, site: str, browser):
     assert shown, f"{where} shows no page heading."
     number, heading = shown
     assert page.heading and plain(page.heading) == heading, (
-        f"{where}: heading {heading!r}, but the source's first heading is {page.heading!r}.")
+        f"{where}: heading {heading!r}, but the source's first heading is {page.heading!r}."
+    )
     assert not (number and re.match(r"\d+(\.\d+)*\.?\s", heading)), (
         f"{where}: the heading is numbered twice ({number} {heading}); the book numbers its "
-        "chapters, so drop the number from the source heading.")
+        "chapters, so drop the number from the source heading."
+    )
     expected = f"{number} {heading} \N{EM DASH} {CONFIG['title']}".strip()
     assert browser.title == expected, f"{where}: title {browser.title!r}, expected {expected!r}."
 
@@ -318,15 +355,20 @@ def test_page(page: Page, site: str, browser):
 
     # no traceback, no error output; warnings on stderr are reported without failing
     problems = browser.execute_script(OUTPUT_PROBLEMS, MAX_OUTPUT_BLOCKS)
-    errors = [(kind, text) for kind, text in problems
-              if kind in ("error output", "traceback") or (kind == "stderr" and ERROR_LINE.search(text))]
+    errors = [
+        (kind, text)
+        for kind, text in problems
+        if kind in ("error output", "traceback") or (kind == "stderr" and ERROR_LINE.search(text))
+    ]
     assert not errors, f"{where} shows an error output:\n" + "\n---\n".join(
-        f"[{kind}] {text[:1500]}" for kind, text in errors)
+        f"[{kind}] {text[:1500]}" for kind, text in errors
+    )
     walls = [text for kind, text in problems if kind == "wall"]
     assert not walls, (
         f"{where} shows a wall of output blocks (progress bars written to stderr?): {walls[0]}. "
         "Progress bars belong in live sessions; the book hides stderr with `execute: "
-        "stderr_output: remove` in _config.yml.")
+        "stderr_output: remove` in _config.yml."
+    )
     for kind, text in problems:
         if kind != "stderr":
             continue
@@ -340,9 +382,13 @@ def test_page(page: Page, site: str, browser):
             assert service in links, f"{where}: no {service} launch button (found {links})."
             if service == "Colab":
                 assert links[service] == expected, (
-                    f"{where}: the Colab button opens {links[service]}, expected {expected}.")
+                    f"{where}: the Colab button opens {links[service]}, expected {expected}."
+                )
             else:
-                assert links[service].startswith(expected) and \
-                    f"{page.docname}.ipynb" in links[service], (
-                        f"{where}: the Binder button opens {links[service]}, expected "
-                        f"{expected}...{page.docname}.ipynb.")
+                assert (
+                    links[service].startswith(expected)
+                    and f"{page.docname}.ipynb" in links[service]
+                ), (
+                    f"{where}: the Binder button opens {links[service]}, expected "
+                    f"{expected}...{page.docname}.ipynb."
+                )
