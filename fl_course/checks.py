@@ -150,7 +150,16 @@ class Configurable:
     def save_settings(self, *, ignore: tuple[str, ...] = (), **validated) -> None:
         frame = inspect.currentframe().f_back
         arguments = inspect.getargvalues(frame).locals
-        names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
+        # the signature of the __init__ that called (a base class's, under super().__init__)
+        init = next(
+            (
+                c.__init__
+                for c in type(self).__mro__
+                if getattr(c.__init__, "__code__", None) is frame.f_code
+            ),
+            type(self).__init__,
+        )
+        names = [n for n in inspect.signature(init).parameters if n != "self"]
         settings = {}
         for name in names:
             if name in ignore or name.startswith("_") or name not in arguments:

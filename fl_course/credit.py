@@ -321,7 +321,7 @@ def distribution_study(
     """
     from tqdm.auto import tqdm
 
-    from fl_course.homolr import HomoLR
+    from fl_course.federation.homolr import HomoLR
 
     X_test, y_test = xy(test, label)
     rows = []

@@ -24,6 +24,9 @@ PooledConvNet
     pixels, like the authors' ``ConvNet`` (used for Geiping et al.'s tables).
 ResNetSmall
     A three-stage residual network (one basic block per stage, ResNet-8 style).
+BottomModel
+    CAFE's worker model (two convolutions, three FC layers) on a square image or image
+    piece; exposes :meth:`BottomModel.features`, the input of its first FC layer.
 
 Examples
 --------
@@ -37,7 +40,10 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from fl_course.checks import check_int, check_seed
 
 __all__ = [
     "LogisticRegression",
@@ -47,6 +53,7 @@ __all__ = [
     "ConvNet",
     "PooledConvNet",
     "ResNetSmall",
+    "BottomModel",
     "train_model",
 ]
 
@@ -545,3 +552,79 @@ def train_model(
             loss.backward()
             opt.step()
     return model.eval()
+
+
+class BottomModel(nn.Module):
+    """Two 5×5 convolutions and three FC layers: CAFE's worker (bottom) model, scaled down.
+
+    The CAFE code uses 64 and 128 channels and FC widths 256, 64, 10; we keep the layout
+    (conv–ReLU–max-pool twice, then FC–ReLU–FC–ReLU–FC) with smaller widths so that a CPU
+    runs thousands of attack iterations in minutes. Used by both CAFE federations
+    (:mod:`fl_course.federation.vertical`, :mod:`fl_course.federation.indexed_fedsgd`).
+
+    Parameters
+    ----------
+    image_size : int
+        Side of the square input (14 for an MNIST quarter, 28 for a full image).
+    in_channels : int
+        Input channels.
+    channels : tuple of int
+        Output channels of the two convolutions.
+    hidden : tuple of int
+        Widths of the first two FC layers. The first FC layer (``fc1``) is the one whose
+        input CAFE recovers; it should be at least as wide as the batch (Section 4.2).
+    out_features : int
+        Width of the output (sent to the server in VFL; the logits in HFL).
+    seed : int
+        Seed for the initial weights (the global random state is left untouched).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = BottomModel(image_size=14, seed=0)
+    >>> net(torch.zeros(2, 1, 14, 14)).shape, net.features(torch.zeros(2, 1, 14, 14)).shape
+    (torch.Size([2, 10]), torch.Size([2, 512]))
+    """
+
+    def __init__(
+        self,
+        image_size: int = 14,
+        in_channels: int = 1,
+        channels: tuple[int, int] = (16, 32),
+        hidden: tuple[int, int] = (64, 32),
+        out_features: int = 10,
+        *,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in [
+            ("image_size", image_size),
+            ("in_channels", in_channels),
+            ("out_features", out_features),
+            *zip(["channels[0]", "channels[1]"], channels),
+            *zip(["hidden[0]", "hidden[1]"], hidden),
+        ]:
+            check_int(name, value)
+        check_seed(seed)
+        self.image_size = image_size
+        side = -(-(-(-image_size // 2)) // 2)  # two ceil-mode 2×2 poolings
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.conv1 = nn.Conv2d(in_channels, channels[0], 5, padding=2)
+            self.conv2 = nn.Conv2d(channels[0], channels[1], 5, padding=2)
+            self.fc1 = nn.Linear(channels[1] * side * side, hidden[0])
+            self.fc2 = nn.Linear(hidden[0], hidden[1])
+            self.fc3 = nn.Linear(hidden[1], out_features)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the input of ``fc1`` (CAFE's internal representation H), ``[N, D]``."""
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2, ceil_mode=True)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2, ceil_mode=True)
+        return x.flatten(1)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Apply the three FC layers to the representation ``h``."""
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(h)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -15,12 +15,11 @@ from fl_course.attacks import (
     InvertingGradients,
     ObservedUpdate,
     ThreatModel,
-    classification_loss,
     client_fedavg_update,
     client_gradient,
-    simulate_update,
 )
 from fl_course.attacks.base import AttackResult, order_like
+from fl_course.federation.client import classification_loss, simulate_update
 from fl_course.models import MLP, ConvNet, LeNetZhu
 
 ATTACKS = [AnalyticAttack, DLG, IDLG, InvertingGradients, FedAvgInvertingGradients]

@@ -22,8 +22,7 @@ from fl_course.attacks.cafe import (
     thresholded_tv,
     total_variation,
 )
-from fl_course.horizontal import HorizontalFL
-from fl_course.vertical import VerticalFL
+from fl_course.federation import IndexedFedSGD, VerticalFL
 
 
 @settings(max_examples=25, deadline=None)
@@ -156,17 +155,21 @@ def test_cafe_is_deterministic_and_fake_init_is_uniform():
     assert torch.equal(a.fake_data, b.fake_data)
 
 
-def test_cafe_on_hfl_with_defense_hook():
+def test_cafe_on_hfl_with_defense():
     calls = []
+    clients = [(torch.rand(4, 1, 28, 28), torch.arange(4)) for _ in range(2)]
 
-    def hook(grad, *, worker, iteration, data):
-        calls.append(worker)
+    def worker_of(images):
+        return next(m for m, (x, _) in enumerate(clients) if (x == images[0]).all((1, 2, 3)).any())
+
+    def defense(grad, *, model, data, step):
+        calls.append(worker_of(data[0]))
         assert data[0].shape[1:] == (1, 28, 28) and len(data[0]) == len(data[1])
         return {n: g + 0.0 for n, g in grad.items()}
 
-    data = [(torch.rand(4, 1, 28, 28), torch.arange(4)) for _ in range(2)]
     attack = Cafe(
-        HorizontalFL(data, batch_size=2, balanced=False, gradient_hook=hook, seed=0), progress=False
+        IndexedFedSGD(clients, batch_size=2, balanced=False, defense=defense, seed=0),
+        progress=False,
     )
     attack.run(3, eval_every=3)
     assert set(calls) <= {0, 1} and len(calls) >= 3

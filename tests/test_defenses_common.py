@@ -13,7 +13,8 @@ from fl_course.defenses import (
     Outpost,
     Soteria,
 )
-from fl_course.horizontal import HorizontalFL
+from fl_course.federation.indexed_fedsgd import IndexedFedSGD
+from fl_course.federation.local_sgd import protect_round_update
 from fl_course.models import LeNetZhu
 
 
@@ -43,7 +44,7 @@ RANDOM = {"DP-Gaussian", "DP-Laplace", "GradDefense", "GradDefense-size", "Outpo
 @pytest.mark.parametrize("name", FACTORIES)
 def test_returns_a_changed_update(setting, name):
     model, data, grad, root = setting
-    out = FACTORIES[name](root, 0)(grad, model=model, data=data, iteration=0)
+    out = FACTORIES[name](root, 0)(grad, model=model, data=data, step=0)
     assert set(out) == set(grad)
     assert all(out[k].shape == grad[k].shape for k in grad)
     changed = [k for k in grad if not torch.equal(out[k], grad[k])]
@@ -102,9 +103,9 @@ def test_bad_updates_raise(bad, error):
         GaussianNoise()(bad)
 
 
-def test_bad_iteration_raises():
-    with pytest.raises(ValueError, match="iteration"):
-        GaussianNoise()({"w": torch.zeros(3)}, iteration=-1)
+def test_bad_step_raises():
+    with pytest.raises(ValueError, match="step"):
+        GaussianNoise()({"w": torch.zeros(3)}, step=-1)
 
 
 def test_keys_that_are_not_parameters_are_rejected(setting):
@@ -119,36 +120,41 @@ def test_bad_seed_raises(seed):
         GaussianNoise(seed=seed)
 
 
-def test_client_hook_with_lr_works_in_gradient_units(setting):
+def test_round_protection_works_in_gradient_units(setting):
     model, data, grad, root = setting
     delta = {k: -0.1 * v for k, v in grad.items()}
-    hook = GradientCompression(prune_rate=50).client_hook(lr=0.1)
-    out = hook(delta, model=model, client=0, round=1, data=data)
+    out = protect_round_update(
+        GradientCompression(prune_rate=50), delta, global_model=model, data=data, lr=0.1
+    )
     direct = GradientCompression(prune_rate=50)(grad, model=model)
     assert all(torch.allclose(out[k], -0.1 * direct[k]) for k in grad)
 
 
-def test_gradient_hook_for_cafe_federations(setting):
+def test_defense_in_cafe_federations(setting):
     model, data, grad, root = setting
-    hook = GradDefense(root, seed=0).gradient_hook(model=model)
-    out = hook(grad, worker=2, iteration=17, data=data)
-    assert any(not torch.equal(out[k], grad[k]) for k in grad)
-
-
-def test_soteria_runs_through_the_hfl_gradient_hook():
     gen = torch.Generator().manual_seed(0)
     clients = [(torch.rand(4, 1, 28, 28, generator=gen), torch.arange(4)) for _ in range(2)]
-    hfl = HorizontalFL(clients, batch_size=2, channels=(4, 8), seed=0)
+    plain = IndexedFedSGD(clients, batch_size=2, channels=(4, 8), seed=0)
+    defended = IndexedFedSGD(
+        clients, batch_size=2, channels=(4, 8), defense=GradDefense(root, seed=0), seed=0
+    )
+    out = defended.step(defended.choose_batch(0), update=False).gradients[0]
+    clean = plain.step(plain.choose_batch(0), update=False).gradients[0]
+    assert any(not torch.equal(out[k], clean[k]) for k in clean)
+
+
+def test_soteria_runs_as_the_hfl_defense():
+    gen = torch.Generator().manual_seed(0)
+    clients = [(torch.rand(4, 1, 28, 28, generator=gen), torch.arange(4)) for _ in range(2)]
     soteria = Soteria(prune_rate=50)
-    defended = soteria.gradient_hook(model=hfl.model)
     shared, batches = [], []
 
-    def hook(gradient, *, worker, iteration, data):
+    def recording_soteria(gradient, *, model, data, step):
         batches.append((gradient, data))
-        shared.append(defended(gradient, worker=worker, iteration=iteration, data=data))
+        shared.append(soteria(gradient, model=model, data=data, step=step))
         return shared[-1]
 
-    hfl.gradient_hook = hook
+    hfl = IndexedFedSGD(clients, batch_size=2, channels=(4, 8), defense=recording_soteria, seed=0)
     hfl.step(hfl.choose_batch(0), update=False)
     assert len(shared) == 2
     width = hfl.model.fc1.in_features

@@ -202,7 +202,7 @@ def test_federated_run_places_the_defense_per_round_or_per_step(learnable):
 
 
 def test_warm_start_is_loaded(learnable):
-    from fl_course.fedavg import FedAvg
+    from fl_course.federation import FedAvg
 
     x, y = learnable
     clients = [(x[:100], y[:100]), (x[100:], y[100:])]

@@ -276,12 +276,12 @@ def test_local_dpsgd_clips_each_example_inside_training():
 def test_dpfedavg_clips_each_client_update():
     mech = DPFedAvg(clip_norm=0.5, sample_rate=0.5, rounds=3, noise_multiplier=1.0)
     big = {"w": torch.full((100,), 1.0), "step": torch.tensor(3)}
-    clipped = mech.client_hook(big, model=None, client=0, round=1)
+    clipped = mech.clip(big)
     assert abs(float(clipped["w"].norm()) - 0.5) < 1e-6 and torch.equal(
         clipped["step"], big["step"]
     )
     small = {"w": torch.full((100,), 0.001)}
-    assert torch.equal(mech.client_hook(small, model=None, client=0, round=1)["w"], small["w"])
+    assert torch.equal(mech.clip(small)["w"], small["w"])
 
 
 def test_dpfedavg_noise_on_the_aggregate_has_std_z_s_over_qk():
@@ -311,9 +311,9 @@ def test_dpfedavg_calibrates_from_epsilon():
         DPFedAvg(clip_norm=1.0, sample_rate=0.2, rounds=10)
 
 
-def test_private_fedavg_rejects_hooks_and_short_budgets():
-    with pytest.raises(ValueError, match="sets client_hook itself"):
-        run(LocalDPSGD(4.0, rounds=3), client_hook=lambda u, **kw: u)
+def test_private_fedavg_rejects_defenses_and_short_budgets():
+    with pytest.raises(ValueError, match="do not pass defense"):
+        run(LocalDPSGD(4.0, rounds=3), defense=lambda u, **kw: u)
     with pytest.raises(ValueError, match="covers 2 rounds"):
         run(LocalDPSGD(4.0, rounds=2), rounds=3)
     with pytest.raises(ValueError, match="mechanism must be"):

@@ -19,6 +19,7 @@ from fl_course.defenses import (
     reservoir_sample,
     root_dataset,
 )
+from fl_course.federation import weighted_average
 from fl_course.models import LeNetZhu
 
 
@@ -217,9 +218,9 @@ def test_compensation_handles_prime_sizes_and_keeps_shapes():
     assert torch.equal(out["n"], update["n"])
 
 
-def test_compensation_server_hook_averages_then_denoises():
+def test_compensation_of_the_fedavg_average_denoises():
     updates = [{"w": torch.ones(60, 10)}, {"w": 3 * torch.ones(60, 10)}]
-    out = MarchenkoPasturCompensation(sigma=1e-3, q=6).server_hook()(updates, [1.0, 1.0])
+    out = MarchenkoPasturCompensation(sigma=1e-3, q=6)(weighted_average(updates, [1.0, 1.0]))
     assert torch.allclose(out["w"], 2 * torch.ones(60, 10), atol=1e-5)
 
 

@@ -34,7 +34,7 @@ def test_empirical_perturbation_rate_follows_the_schedule(lenet, t):
     outpost = Outpost(seed=0)
     hits = 0
     for _ in range(400):
-        outpost(small, model=model, iteration=t)
+        outpost(small, model=model, step=t)
         hits += outpost.last_perturbed
     assert abs(hits / 400 - outpost.probability(t)) < 0.07
 
@@ -51,7 +51,7 @@ def test_fisher_mask_selects_the_top_phi_percent(lenet):
 
 def test_noise_lands_on_fisher_selected_entries_and_rest_is_pruned(lenet):
     model, grad = lenet
-    out = Outpost(phi=40, prune_base=80, noise_base=0.8, seed=1)(grad, model=model, iteration=0)
+    out = Outpost(phi=40, prune_base=80, noise_base=0.8, seed=1)(grad, model=model, step=0)
     masks = fisher_mask(grad, list(grad), 40)
     risk = parameter_risk(model)
     for k in grad:

@@ -13,10 +13,8 @@ from fl_course.attacks.base import (
     AttackResult,
     ObservedUpdate,
     ThreatModel,
-    classification_loss,
     client_fedavg_update,
     client_gradient,
-    simulate_update,
 )
 from fl_course.attacks.cafe import Cafe
 from fl_course.attacks.dlg import DLG, IDLG
@@ -35,10 +33,8 @@ __all__ = [
     "AttackResult",
     "ObservedUpdate",
     "ThreatModel",
-    "classification_loss",
     "client_gradient",
     "client_fedavg_update",
-    "simulate_update",
     "AnalyticAttack",
     "Cafe",
     "recover_linear_input",

@@ -17,17 +17,17 @@ in the constructor, and one call::
 
 ``update`` is an :class:`ObservedUpdate` or, for a FedSGD gradient, a plain
 ``dict`` mapping ``model.named_parameters()`` names to tensors (the format of
-:mod:`fl_course.defenses` and of :class:`fl_course.fedavg.FedAvg` hooks). The
+:mod:`fl_course.defenses` and of :class:`fl_course.federation.FedAvg`). The
 result is an :class:`AttackResult`: the reconstructed images in [0, 1], the
 labels used, and a per-iteration history of the attack loss and (when the
 notebook passes ``ground_truth`` for monitoring only) the PSNR.
 
-The victim side lives here too: :func:`client_gradient` and
-:func:`client_fedavg_update` compute a client's real update with
-:func:`simulate_update`, the *same* forward model and the same loss function
-(:func:`classification_loss`, mean cross-entropy, the loss of
-:class:`fl_course.fedavg.FedAvg`) that the optimisation attacks differentiate
-through. A mismatch such as ``0.5·CE`` on one side and ``CE`` on the other
+The victim's real update, as the server observes it, comes from :func:`client_gradient`
+and :func:`client_fedavg_update`. They compute it with
+:func:`fl_course.federation.client.simulate_update`, the *same* forward model and the same
+loss function (:func:`~fl_course.federation.client.classification_loss`, mean
+cross-entropy, the loss of :class:`fl_course.federation.FedAvg`) that the optimisation
+attacks differentiate through. A mismatch such as ``0.5·CE`` on one side and ``CE`` on the other
 silently ruins magnitude-sensitive attacks (JonasGeiping/invertinggradients
 issue #2); :meth:`Attack.verify` catches it.
 
@@ -48,51 +48,31 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from fl_course import metrics
+from fl_course.federation.client import (
+    LossFn,
+    classification_loss,
+    local_delta,
+    local_gradient,
+    simulate_update,
+)
 
 __all__ = [
-    "LossFn",
-    "classification_loss",
     "ThreatModel",
     "ObservedUpdate",
     "AttackResult",
     "Attack",
-    "simulate_update",
     "client_gradient",
     "client_fedavg_update",
     "default_device",
 ]
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy, the training loss of every client in the course.
-
-    Parameters
-    ----------
-    logits : torch.Tensor
-        ``[N, K]`` model outputs.
-    targets : torch.Tensor
-        ``[N]`` integer labels, or ``[N, K]`` class probabilities (DLG's soft labels).
-
-    Returns
-    -------
-    torch.Tensor
-        Scalar ``-(1/N) Σ_n Σ_k t_nk log softmax(z_n)_k``; identical to
-        ``torch.nn.functional.cross_entropy`` and to the loss of
-        :class:`fl_course.fedavg.FedAvg`.
-    """
-    return F.cross_entropy(logits, targets)
 
 
 def default_device() -> torch.device:
@@ -171,7 +151,7 @@ class ObservedUpdate:
     -----
     The attacker's model of local training (:func:`simulate_update`) visits the
     mini-batches in the data's order, as in Geiping et al. (2020, Sec. 6); a
-    client that shuffles (like :class:`fl_course.fedavg.FedAvg`) makes the
+    client that shuffles (like :class:`fl_course.federation.FedAvg`) makes the
     unrolled attack a little harder.
     """
 
@@ -289,75 +269,7 @@ def _as_observed(
     return ObservedUpdate.gradient(update, num_images=num_images or 1)
 
 
-# --------------------------------------------------------------------------- forward model (victim == attacker)
-def simulate_update(
-    model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    kind: str = "gradient",
-    lr: float | None = None,
-    local_epochs: int = 1,
-    batch_size: int | None = None,
-    loss_fn: LossFn = classification_loss,
-    create_graph: bool = False,
-) -> list[torch.Tensor]:
-    """The update a client sends, as a differentiable function of its data.
-
-    Used both by the victim helpers (``create_graph=False``) and inside the
-    optimisation attacks (``create_graph=True``), so the two sides share one
-    loss and one training procedure.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The global model the client starts from (left unchanged).
-    images, labels : torch.Tensor
-        ``[N, C, H, W]`` images and ``[N]`` labels or ``[N, K]`` soft labels.
-    kind : {"gradient", "delta"}
-        FedSGD gradient or FedAvg delta.
-    lr, local_epochs, batch_size
-        Local SGD settings for ``"delta"``: ``local_epochs`` passes over the
-        data in order, in mini-batches of ``batch_size`` (``None``: full batch),
-        each step ``W ← W − lr ∇L`` (Geiping et al. 2020, Sec. 6; their
-        ``loss_steps``).
-    loss_fn : callable, default :func:`classification_loss`
-    create_graph : bool
-        Keep the graph so the result can be differentiated w.r.t. ``images``.
-
-    Returns
-    -------
-    list of torch.Tensor
-        One tensor per parameter, in ``model.named_parameters()`` order.
-    """
-    names = [n for n, _ in model.named_parameters()]
-    params = {n: p for n, p in model.named_parameters()}
-    if kind == "gradient":
-        loss = loss_fn(model(images), labels)
-        return list(torch.autograd.grad(loss, list(params.values()), create_graph=create_graph))
-    if kind != "delta":
-        raise ValueError(f"kind must be 'gradient' or 'delta', got {kind!r}.")
-    if lr is None or not lr > 0:
-        raise ValueError("Simulating a FedAvg delta needs the client's learning rate lr > 0.")
-    n = images.shape[0]
-    batch = batch_size or n
-    current = {k: v if create_graph else v.detach().requires_grad_(True) for k, v in params.items()}
-    for _ in range(local_epochs):
-        for start in range(0, n, batch):
-            xb, yb = images[start : start + batch], labels[start : start + batch]
-            loss = loss_fn(functional_call(model, current, (xb,)), yb)
-            grads = torch.autograd.grad(loss, list(current.values()), create_graph=create_graph)
-            current = {k: v - lr * g for (k, v), g in zip(current.items(), grads)}
-            if not create_graph:
-                current = {k: v.detach().requires_grad_(True) for k, v in current.items()}
-    deltas = [current[k] - params[k] for k in names]
-    return deltas if create_graph else [d.detach() for d in deltas]
-
-
-def _names(model: nn.Module) -> list[str]:
-    return [n for n, _ in model.named_parameters()]
-
-
+# --------------------------------------------------------------------------- victim helpers
 def client_gradient(
     model: nn.Module,
     images: torch.Tensor,
@@ -381,8 +293,8 @@ def client_gradient(
     ObservedUpdate
     """
     _check_batch(images, labels)
-    grads = simulate_update(model, images, labels, kind="gradient", loss_fn=loss_fn)
-    return ObservedUpdate.gradient(dict(zip(_names(model), grads)), num_images=images.shape[0])
+    gradient = local_gradient(model, images, labels, loss_fn=loss_fn)
+    return ObservedUpdate.gradient(gradient, num_images=images.shape[0])
 
 
 def client_fedavg_update(
@@ -422,18 +334,17 @@ def client_fedavg_update(
         local_epochs=local_epochs,
         batch_size=batch_size,
     )  # validates the settings with the same messages as the attack side
-    deltas = simulate_update(
+    delta = local_delta(
         model,
         images,
         labels,
-        kind="delta",
         lr=probe.lr,
         local_epochs=probe.local_epochs,
         batch_size=probe.batch_size,
         loss_fn=loss_fn,
     )
     return ObservedUpdate.delta(
-        {k: d.detach() for k, d in zip(_names(model), deltas)},
+        delta,
         num_images=images.shape[0],
         lr=lr,
         local_epochs=local_epochs,

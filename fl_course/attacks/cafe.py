@@ -39,10 +39,10 @@ data are clipped to [0, 1] after every step.
 Examples
 --------
 >>> import torch
->>> from fl_course.horizontal import HorizontalFL
+>>> from fl_course.federation import IndexedFedSGD
 >>> from fl_course.attacks.cafe import Cafe
 >>> data = [(torch.rand(4, 1, 28, 28), torch.arange(4)) for _ in range(2)]
->>> attack = Cafe(HorizontalFL(data, batch_size=2, seed=0), seed=0, progress=False)
+>>> attack = Cafe(IndexedFedSGD(data, batch_size=2, seed=0), seed=0, progress=False)
 >>> history = attack.run(3)
 >>> list(history.columns)[:3], attack.fake_data.shape
 (['iteration', 'seconds', 'train_loss'], torch.Size([8, 1, 28, 28]))
@@ -57,6 +57,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from fl_course.federation import IndexedFedSGD, ServerIndexedFederation, VerticalFL
 from fl_course.metrics import psnr, psnr_cafe, ssim, trivial_guesses
 
 __all__ = [
@@ -348,15 +349,16 @@ class IndexedAdam:
 
 
 class Cafe:
-    """The CAFE attack of a curious server on a :class:`~fl_course.vertical.VerticalFL` or
-    :class:`~fl_course.horizontal.HorizontalFL` setting.
+    """The CAFE attack of a curious server on a
+    :class:`~fl_course.federation.server_indexed.ServerIndexedFederation`.
 
     Parameters
     ----------
-    setting : VerticalFL or HorizontalFL
-        The federation under attack. The server drives it: it chooses every batch's indices
-        (``setting.choose_batch``), observes the shared gradients (``setting.step``, after
-        any defense installed as the setting's ``gradient_hook``) and knows the parameters.
+    setting : ServerIndexedFederation
+        The federation under attack (:class:`~fl_course.federation.VerticalFL` or
+        :class:`~fl_course.federation.IndexedFedSGD`). The server drives it: it chooses
+        every batch's indices (``setting.choose_batch``), observes the shared gradients
+        (``setting.step``, after the setting's ``defense``) and knows the parameters.
     lr : float
         Adam learning rate of step 3; default 0.01, the authors' (:data:`VARIANTS`).
     schedule : {"constant", "cosine"}
@@ -394,7 +396,7 @@ class Cafe:
     Examples
     --------
     >>> import torch
-    >>> from fl_course.vertical import VerticalFL
+    >>> from fl_course.federation import VerticalFL
     >>> vfl = VerticalFL(torch.rand(6, 1, 28, 28), torch.arange(6), batch_size=3, seed=0)
     >>> history = Cafe(vfl, seed=0, progress=False).run(8, eval_every=4)
     >>> history["iteration"].tolist()  # the data step starts once step 1 has full rank
@@ -417,19 +419,11 @@ class Cafe:
         schedule: str = "constant",
         inner_steps: int = 1,
     ) -> None:
-        for name in (
-            "choose_batch",
-            "step",
-            "apply",
-            "fake_gradients",
-            "fake_features",
-            "tv_pieces",
-        ):
-            if not hasattr(setting, name):
-                raise TypeError(
-                    f"setting has no {name}(); pass a fl_course.vertical.VerticalFL or "
-                    "fl_course.horizontal.HorizontalFL."
-                )
+        if not isinstance(setting, ServerIndexedFederation):
+            raise TypeError(
+                f"setting is a {type(setting).__name__}; pass a federation whose server picks "
+                "the batch ids: fl_course.federation.VerticalFL or IndexedFedSGD."
+            )
         if distance not in ("l2", "cosine"):
             raise ValueError(f"distance must be 'l2' or 'cosine', got {distance!r}.")
         if schedule not in SCHEDULES:
@@ -637,7 +631,7 @@ def mnist_setting(
     batch_size: int = 40,
     workers: int = 4,
     lr: float = 0.0,
-    gradient_hook=None,
+    defense=None,
     seed: int = 0,
 ):
     """A CAFE experiment on MNIST: ``num_samples`` training digits in an HFL or VFL federation.
@@ -645,10 +639,10 @@ def mnist_setting(
     Parameters
     ----------
     kind : {"hfl", "vfl"}
-        ``"hfl"``: :class:`~fl_course.horizontal.HorizontalFL` with ``workers`` workers holding
+        ``"hfl"``: :class:`~fl_course.federation.IndexedFedSGD` with ``workers`` workers holding
         ``num_samples / workers`` digits each, ``batch_size / workers`` per worker per
         iteration, drawn by the server from the pooled ids (``balanced=False``).
-        ``"vfl"``: :class:`~fl_course.vertical.VerticalFL`, four workers holding the quarters.
+        ``"vfl"``: :class:`~fl_course.federation.VerticalFL`, four workers holding the quarters.
     num_samples : int
         Digits in the federation (all of them are attacked). The default, 400 with batch 40,
         is the paper's batch ratio 0.1 (Table 1: 4 workers × 100 images, 10 per worker per
@@ -659,15 +653,16 @@ def mnist_setting(
         Number of HFL workers (VFL always has four, one per quarter).
     lr : float
         Training learning rate (0 freezes the model).
-    gradient_hook : callable, optional
-        Defense applied to each worker's shared gradient.
+    defense : callable, optional
+        Defense applied to each worker's shared gradient
+        (``defense(gradient, *, model, data, step)``, e.g. a :class:`fl_course.defenses.Defense`).
     seed : int
         Picks the digits (a seeded random subset of the training split) and seeds the models
         and batch choices.
 
     Returns
     -------
-    HorizontalFL or VerticalFL
+    IndexedFedSGD or VerticalFL
 
     Examples
     --------
@@ -677,8 +672,6 @@ def mnist_setting(
     import warnings
 
     from fl_course.data import load_mnist
-    from fl_course.horizontal import HorizontalFL
-    from fl_course.vertical import VerticalFL
 
     if kind not in ("hfl", "vfl"):
         raise ValueError(f"kind must be 'hfl' or 'vfl', got {kind!r}.")
@@ -693,19 +686,17 @@ def mnist_setting(
     pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:num_samples]
     images, labels = images[pick], labels[pick]
     if kind == "vfl":
-        return VerticalFL(
-            images, labels, batch_size=batch_size, lr=lr, gradient_hook=gradient_hook, seed=seed
-        )
+        return VerticalFL(images, labels, batch_size=batch_size, lr=lr, defense=defense, seed=seed)
     per = num_samples // workers
     data = [
         (images[m * per : (m + 1) * per], labels[m * per : (m + 1) * per]) for m in range(workers)
     ]
-    return HorizontalFL(
+    return IndexedFedSGD(
         data,
         batch_size=batch_size // workers,
         balanced=False,
         lr=lr,
-        gradient_hook=gradient_hook,
+        defense=defense,
         seed=seed,
     )
 

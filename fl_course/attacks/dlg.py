@@ -25,8 +25,9 @@ Examples
 
 from __future__ import annotations
 
-from fl_course.attacks.base import LossFn, ThreatModel, classification_loss
+from fl_course.attacks.base import ThreatModel
 from fl_course.attacks.optimization import UpdateMatchingAttack
+from fl_course.federation.client import LossFn, classification_loss
 
 __all__ = ["DLG", "IDLG"]
 

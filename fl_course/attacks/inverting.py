@@ -29,8 +29,9 @@ torch.Size([1, 1, 28, 28])
 
 from __future__ import annotations
 
-from fl_course.attacks.base import LossFn, ThreatModel, classification_loss
+from fl_course.attacks.base import ThreatModel
 from fl_course.attacks.optimization import UpdateMatchingAttack
+from fl_course.federation.client import LossFn, classification_loss
 
 __all__ = ["InvertingGradients"]
 

@@ -2,7 +2,7 @@
 
 Given the observed update ``U`` of a client, find images ``x̂`` (and labels)
 whose *simulated* update ``U(x̂)`` -- computed by
-:func:`fl_course.attacks.base.simulate_update`, the same forward model the
+:func:`fl_course.federation.client.simulate_update`, the same forward model the
 victim uses -- is close to ``U``:
 
 .. math:: \\hat x = \\arg\\min_{x} \\; d\\big(U(x, y), U\\big) + \\alpha\\,\\mathrm{TV}(x).
@@ -26,14 +26,12 @@ from fl_course import metrics
 from fl_course.attacks.base import (
     Attack,
     AttackResult,
-    LossFn,
     ObservedUpdate,
     _history_frame,
     _seeded_generator,
-    classification_loss,
-    simulate_update,
 )
 from fl_course.attacks.labels import infer_labels, last_layer_names
+from fl_course.federation.client import LossFn, classification_loss, simulate_update
 
 __all__ = ["UpdateMatchingAttack", "total_variation", "euclidean_distance", "cosine_distance"]
 

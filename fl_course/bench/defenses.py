@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         privacy_summary,
     )
     from fl_course.defenses.formal_dp import DPSGD, LocalDPSGD
-    from fl_course.fedavg import FedAvg
+    from fl_course.federation import FedAvg
     from fl_course.models import ConvNet
     from fl_course.partition import DirichletPartitioner
 

@@ -3,9 +3,13 @@
 A *client-side* defense maps the update a client is about to share (a gradient
 or a model delta, as ``dict[str, Tensor]`` keyed by parameter name) to the
 protected update; it may need the model, the client's batch, a root data set
-or the local iteration index. A *server-side* transform (GradDefense's
-compensation) maps the aggregate to a corrected aggregate. Both kinds are
-callables and come with adapters for :class:`fl_course.fedavg.FedAvg`'s hooks.
+or the local step index. Its call is the one update-transform signature of the
+course, ``defense(update, *, model, data, step) -> update``
+(:class:`fl_course.federation.local_sgd.UpdateTransform`), so every federation
+takes it directly: ``FedAvg(..., defense=...)``, ``IndexedFedSGD(..., defense=...)``,
+``VerticalFL(..., defense=...)``. A *server-side* transform (GradDefense's
+compensation) maps the aggregate to a corrected aggregate:
+``FedAvg(..., server_transform=...)``.
 
 The design follows Opacus' idea of one small object per mechanism, with every
 setting (the ``seed`` included) fixed in the constructor.
@@ -15,10 +19,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
+
+from fl_course.federation.local_sgd import Update
 
 __all__ = [
     "Update",
@@ -28,8 +34,6 @@ __all__ = [
     "unflatten_update",
     "weights_fingerprint",
 ]
-
-Update = dict[str, torch.Tensor]
 
 
 def _check_seed(seed: int) -> None:
@@ -93,7 +97,7 @@ def protected_names(
 
 
 def weights_fingerprint(model: nn.Module) -> tuple[float, ...]:
-    """Sums and absolute sums of every parameter: a cheap key for caches valid while the weights stay.
+    """Sums and absolute sums of every parameter: a cache key valid while the weights stay.
 
     Defenses that derive something costly from the weights alone (GradDefense's layer
     risks, Soteria's feature scores) recompute it only when this key changes.
@@ -145,8 +149,8 @@ class Defense(ABC):
     #: every heuristic defense (GC, noise without clipping, Soteria, GradDefense, Outpost) is False.
     formal: bool = False
     #: Where the defense's paper applies it in FedAvg: ``"round"`` (once, on the shared update)
-    #: or ``"step"`` (on every local gradient). :func:`fl_course.defenses.evaluation.federated_run`
-    #: uses it unless told otherwise.
+    #: or ``"step"`` (on every local gradient). :class:`fl_course.federation.FedAvg` uses it
+    #: unless told otherwise.
     placement: str = "round"
 
     def __init__(self, *, seed: int = 0) -> None:
@@ -163,8 +167,8 @@ class Defense(ABC):
         update: Mapping[str, torch.Tensor],
         *,
         model: nn.Module | None = None,
-        data: tuple[torch.Tensor, torch.Tensor] | None = None,
-        iteration: int = 0,
+        data: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+        step: int = 0,
     ) -> Update:
         """Return the protected copy of ``update``.
 
@@ -175,9 +179,10 @@ class Defense(ABC):
         model : torch.nn.Module, optional
             The model the update belongs to (needed by Soteria, GradDefense, Outpost).
         data : (images, labels), optional
-            The client's batch behind the update (needed by Soteria).
-        iteration : int, default 0
-            Local iteration index ``t`` (used by Outpost's schedule).
+            The client's batch behind the update (needed by Soteria); ``labels`` may be
+            ``None`` (a local step's batch, a VFL worker's quarter).
+        step : int, default 0
+            Local step index ``t`` (used by Outpost's schedule); 0 for a round's update.
 
         Returns
         -------
@@ -185,14 +190,14 @@ class Defense(ABC):
             A new dict; the input is not modified.
         """
         check_update(update)
-        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise ValueError(
-                f"iteration must be a non-negative integer (the local step index), got {iteration!r}."
+                f"step must be a non-negative integer (the local step index), got {step!r}."
             )
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         private = {k: v.detach().clone() for k, v in update.items()}
-        return self._protect(private, model=model, data=data, iteration=iteration)
+        return self._protect(private, model=model, data=data, step=step)
 
     @abstractmethod
     def _protect(
@@ -200,80 +205,21 @@ class Defense(ABC):
         update: Update,
         *,
         model: nn.Module | None,
-        data: tuple[torch.Tensor, torch.Tensor] | None,
-        iteration: int,
+        data: tuple[torch.Tensor, torch.Tensor | None] | None,
+        step: int,
     ) -> Update:
         """Protect ``update`` (a private copy the method may modify) and return it."""
 
     def _noise(
         self, shape: torch.Size, kind: str, scale: float | torch.Tensor, like: torch.Tensor
     ) -> torch.Tensor:
-        """Draw noise on the CPU generator (reproducible everywhere), then move it to ``like``'s device."""
+        """Draw noise on the CPU generator (reproducible everywhere), then move it to ``like``."""
         if kind == "gaussian":
             z = torch.randn(shape, generator=self._generator)
         else:  # Laplace by inversion: -b·sign(u)·log(1-2|u|), u ~ U(-1/2, 1/2)
             u = torch.rand(shape, generator=self._generator, dtype=torch.float64) - 0.5
             z = -torch.sign(u) * torch.log1p(-2 * u.abs().clamp(max=0.5 - 1e-16))
         return (z * scale).to(dtype=like.dtype, device=like.device)
-
-    def client_hook(self, *, lr: float | None = None) -> Callable[..., Update]:
-        """Adapter for ``FedAvg(client_hook=...)``: protect each client's delta once before it is sent.
-
-        Parameters
-        ----------
-        lr : float, optional
-            When given, the delta ``Δ = W_local − W_global`` is turned into the
-            pseudo-gradient ``g = −Δ / lr`` before protection and back afterwards,
-            so settings stated for gradients (σ, clipping bounds) keep their
-            meaning. With one plain-SGD local step this is exactly the gradient.
-            Without ``lr`` the defense acts on the delta itself.
-
-        Returns
-        -------
-        callable
-            ``hook(update, *, model, client, round, data) -> update``.
-        """
-        if lr is not None:
-            _check_positive("lr", lr)
-
-        def hook(update: Update, *, model: nn.Module, client: int, round: int, data=None) -> Update:  # noqa: A002
-            batch = _first_batch(data)
-            if lr is None:
-                return self(update, model=model, data=batch, iteration=0)
-            grad = {k: -v / lr if v.is_floating_point() else v for k, v in update.items()}
-            out = self(grad, model=model, data=batch, iteration=0)
-            return {k: -v * lr if v.is_floating_point() else v for k, v in out.items()}
-
-        return hook
-
-    def gradient_hook(self, *, model: nn.Module | None = None) -> Callable[..., Update]:
-        """Adapter for CAFE's federations (``HorizontalFL``/``VerticalFL`` ``gradient_hook``).
-
-        Each worker's shared gradient is one FedSGD step, so it is protected as
-        local iteration 0. The worker's batch, which the federation passes as
-        ``data``, goes to the defense unchanged: ``(images, labels)`` in HFL,
-        ``(quarter, None)`` in VFL (Soteria reads only the images).
-
-        Parameters
-        ----------
-        model : nn.Module, optional
-            The federation's model (``setting.model``), for the defenses that need it.
-
-        Returns
-        -------
-        callable
-            ``hook(gradient, *, worker, iteration, data=None) -> gradient``.
-
-        Examples
-        --------
-        >>> hook = Soteria().gradient_hook(model=setting.model)  # doctest: +SKIP
-        >>> setting.gradient_hook = hook  # doctest: +SKIP
-        """
-
-        def hook(gradient: Update, *, worker: int, iteration: int, data=None) -> Update:
-            return self(gradient, model=model, data=data, iteration=0)
-
-        return hook
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
@@ -283,21 +229,12 @@ class Defense(ABC):
         return {"seed": self.seed}
 
 
-def _first_batch(data):
-    """The client's data as an ``(images, labels)`` pair, or ``None``."""
-    if data is None:
-        return None
-    if (
-        isinstance(data, (tuple, list))
-        and len(data) == 2
-        and all(isinstance(t, torch.Tensor) for t in data)
-    ):
-        return data[0], data[1]
-    return None
-
-
 class ServerTransform(ABC):
-    """Base class of server-side transforms applied to the aggregated update."""
+    """Base class of server-side transforms applied to the aggregated update.
+
+    ``transform(aggregate) -> aggregate``; pass one to FedAvg as ``server_transform=``, and
+    the server applies it to the weighted average of the clients' updates.
+    """
 
     name: str = "server transform"
 
@@ -309,28 +246,3 @@ class ServerTransform(ABC):
     @abstractmethod
     def _transform(self, update: Update) -> Update:
         """Transform a private copy of the aggregate."""
-
-    def server_hook(self) -> Callable[[list[Update], list[float]], Update]:
-        """Adapter for ``FedAvg(server_hook=...)``: weighted average, then this transform.
-
-        Returns
-        -------
-        callable
-            ``hook(updates, weights) -> aggregate``.
-        """
-
-        def hook(updates: list[Update], weights: list[float]) -> Update:
-            if not updates or len(updates) != len(weights):
-                raise ValueError("server_hook needs one weight per update and at least one update.")
-            total = float(sum(weights))
-            if total <= 0:
-                raise ValueError("The aggregation weights must sum to a positive number.")
-            avg = {}
-            for k, v in updates[0].items():
-                if v.is_floating_point():
-                    avg[k] = sum(w / total * u[k] for u, w in zip(updates, weights))
-                else:
-                    avg[k] = v.clone()
-            return self(avg)
-
-        return hook

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fl_course.defenses.base import Defense, Update, _check_percent, protected_names
+from fl_course.defenses.base import Defense, _check_percent, protected_names
+from fl_course.federation.local_sgd import Update
 
 __all__ = ["GradientCompression", "prune_smallest", "smallest_mask"]
 
@@ -108,7 +109,7 @@ class GradientCompression(Defense):
                 stacklevel=2,
             )
 
-    def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
+    def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         for k in protected_names(update, model):
             update[k] = prune_smallest(update[k], self.prune_rate)
         return update

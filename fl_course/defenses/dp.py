@@ -19,11 +19,11 @@ from torch import nn
 
 from fl_course.defenses.base import (
     Defense,
-    Update,
     _check_positive,
     flatten_update,
     protected_names,
 )
+from fl_course.federation.local_sgd import Update
 
 __all__ = ["GaussianNoise", "LaplaceNoise"]
 
@@ -45,7 +45,7 @@ class _AdditiveNoise(Defense):
                 stacklevel=3,
             )
 
-    def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
+    def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         names = protected_names(update, model)
         if self.clip_norm is not None:
             norm = float(flatten_update(update, names).double().norm())

@@ -20,9 +20,11 @@ from fl_course.defenses.base import Defense, ServerTransform, _check_seed
 from fl_course.defenses.compression import GradientCompression
 from fl_course.defenses.dp import GaussianNoise, LaplaceNoise
 from fl_course.defenses.graddefense import PAPER_PERTURB_FRACTION, GradDefense
-from fl_course.defenses.local_steps import LocalStepProtection, RoundProtection
 from fl_course.defenses.outpost import Outpost
 from fl_course.defenses.soteria import Soteria
+from fl_course.federation.client import local_gradient
+from fl_course.federation.fedavg import FedAvg, weighted_average
+from fl_course.federation.local_sgd import DefendedOptimizer, local_sgd_step
 
 __all__ = [
     "PAPER_SETTINGS",
@@ -127,7 +129,7 @@ def attack_matrix(
 
     Each image is one client with a batch of one, the setting of GradDefense's
     Table II and of Outpost's evaluation. The defense sees the model, the
-    batch and ``iteration=0``; the attack sees only the protected gradient and
+    batch and ``step=0``; the attack sees only the protected gradient and
     the label.
 
     Parameters
@@ -146,8 +148,6 @@ def attack_matrix(
     reconstructions : dict
         ``(defense, attack) -> [N, C, H, W]`` reconstructed images.
     """
-    from fl_course.attacks import client_gradient
-
     rows, recs = [], {}
     total = len(defenses) * len(attacks) * len(images)
     bar = tqdm(total=total, desc="attack × defense", disable=not progress, leave=False)
@@ -159,11 +159,9 @@ def attack_matrix(
         for i in range(len(images)):
             x, y = images[i : i + 1], labels[i : i + 1]
             model = model_fn()
-            observed = client_gradient(model, x, y).tensors
+            observed = local_gradient(model, x, y)
             shared = (
-                observed
-                if defense is None
-                else defense(observed, model=model, data=(x, y), iteration=0)
+                observed if defense is None else defense(observed, model=model, data=(x, y), step=0)
             )
             for a_name, attack in attacks.items():
                 start = time.perf_counter()
@@ -248,8 +246,7 @@ def cafe_matrix(
     For each defense (rewound with :meth:`~fl_course.defenses.base.Defense.reset`) a fresh
     :func:`~fl_course.attacks.cafe.mnist_setting` ``("hfl", ...)`` is built with the same
     seed, so every run attacks the same digits with the same frozen model (``lr=0``) and the
-    same batch indices. The defense is installed as the setting's ``gradient_hook``
-    (:meth:`~fl_course.defenses.base.Defense.gradient_hook`): each of the four workers
+    same batch indices. The defense is the setting's ``defense``: each of the four workers
     protects its gradient, with its own batch as ``data``, before the server aggregates.
     :class:`~fl_course.attacks.cafe.Cafe` then attacks for ``iterations`` iterations.
 
@@ -313,12 +310,16 @@ def cafe_matrix(
     for name, defense in tqdm(
         defenses.items(), desc="CAFE per defense", disable=not progress, leave=False
     ):
-        setting = mnist_setting(
-            "hfl", num_samples=num_samples, batch_size=batch_size, lr=0.0, seed=seed
-        )
         if defense is not None:
             defense.reset()
-            setting.gradient_hook = defense.gradient_hook(model=setting.model)
+        setting = mnist_setting(
+            "hfl",
+            num_samples=num_samples,
+            batch_size=batch_size,
+            lr=0.0,
+            defense=defense,
+            seed=seed,
+        )
         attack = Cafe(
             setting, seed=seed, progress=False, **VARIANTS["fast"]
         )  # chapter 5's faster lr
@@ -361,19 +362,20 @@ def federated_run(
 
     ``defense`` is a client-side defense, ``None``, a pair ``(client defense, server
     transform)``, or a formal-DP mechanism (:class:`fl_course.defenses.formal_dp.LocalDPSGD`,
-    run with its ``PrivateFedAvg``; the result then carries the ``epsilon`` spent). The client defense runs either once per round on the update each client
-    shares (``placement="round"``, :class:`RoundProtection`: GradDefense's Algorithm 1
-    and the baselines of its Table II) or on every local gradient (``"step"``,
-    :class:`LocalStepProtection`: Outpost, and Plato's trainer for every defense). The
-    default is the defense's own ``placement`` attribute. The server transform, if any,
-    runs on the weighted average.
+    run with its ``PrivateFedAvg``; the result then carries the ``epsilon`` spent). The
+    client defense runs either once per round on the update each client shares
+    (``placement="round"``: GradDefense's Algorithm 1 and the baselines of its Table II)
+    or on every local gradient (``"step"``: Outpost, and Plato's trainer for every
+    defense); see :class:`fl_course.federation.FedAvg`'s ``defense`` and ``placement``.
+    The default is the defense's own ``placement`` attribute. The server transform, if
+    any, runs on the weighted average (FedAvg's ``server_transform``).
 
     Parameters
     ----------
     initial_state : dict, optional
         Weights to start from (a shared warm start), loaded after ``model_fn()``.
     rounds, lr, momentum, weight_decay, batch_size, local_epochs, seed
-        FedAvg's settings (:class:`fl_course.fedavg.FedAvg`).
+        FedAvg's settings (:class:`fl_course.federation.FedAvg`).
 
     Returns
     -------
@@ -383,8 +385,6 @@ def federated_run(
         shared machine barely disturb), ``defense_cpu_seconds`` (CPU time inside the
         client defense per call) and ``defense_calls``.
     """
-    from fl_course.fedavg import FedAvg
-
     if hasattr(defense, "calibrate") and hasattr(
         defense, "local_update"
     ):  # a formal_dp mechanism (LocalDPSGD)
@@ -422,6 +422,8 @@ def federated_run(
         raise ValueError(
             f"placement must be 'round' (once per shared update) or 'step' (every local step), got {where!r}."
         )
+    if client is not None:
+        client.reset()
     sim = FedAvg(
         model_fn,
         client_data,
@@ -433,32 +435,22 @@ def federated_run(
         batch_size=batch_size,
         local_epochs=local_epochs,
         seed=seed,
+        defense=client,
+        placement=where,
+        server_transform=server,
         progress=False,
     )
     if initial_state is not None:
         sim.model.load_state_dict(dict(initial_state), strict=False)
-    guard = None
-    if client is not None:
-        client.reset()
-        guard = (
-            LocalStepProtection(client, sim.model)
-            if where == "step"
-            else RoundProtection(client, sim.model, lr=lr)
-        )
-        sim.step_hook, sim.client_hook = guard.step_hook, guard.client_hook
-    if server is not None:
-        sim.server_hook = server.server_hook()
     cpu_start = time.process_time()
     history = sim.run()
     cpu = (time.process_time() - cpu_start) / rounds
-    calls = guard.calls if guard is not None else 0
-    if guard is not None:
-        guard.detach()
+    calls = sim.defense_calls
     return {
         "accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
         "round_seconds": float(np.median(history["seconds"])),
         "round_cpu_seconds": cpu,
-        "defense_cpu_seconds": (guard.seconds / calls) if calls else 0.0,
+        "defense_cpu_seconds": (sim.defense_seconds / calls) if calls else 0.0,
         "defense_calls": calls,
     }
 
@@ -581,8 +573,8 @@ def local_training_delta(
 
     The model is copied, trained with ``torch.optim.SGD(lr, momentum,
     weight_decay)`` and, if ``defense`` is given, every local gradient is
-    protected first (:class:`LocalStepProtection`, iteration ``t`` = step
-    index), as in Outpost's production setting.
+    protected first (:class:`~fl_course.federation.local_sgd.DefendedOptimizer`,
+    ``step`` = local step index), as in Outpost's production setting.
 
     Returns
     -------
@@ -595,18 +587,13 @@ def local_training_delta(
         raise ValueError(f"steps must be a positive integer, got {steps!r}.")
     local = copy.deepcopy(model)
     start = {n: p.detach().clone() for n, p in local.named_parameters()}
-    optimizer = torch.optim.SGD(
-        local.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
+    optimizer = DefendedOptimizer(
+        torch.optim.SGD(local.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay),
+        model=local,
+        defense=defense,
     )
-    guard = LocalStepProtection(defense, local) if defense is not None else None
-    for t in range(steps):
-        if guard is not None:
-            guard.iteration = t
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(local(images), labels).backward()
-        optimizer.step()
-    if guard is not None:
-        guard.detach()
+    for _ in range(steps):
+        local_sgd_step(local, optimizer, images, labels)
     return {n: p.detach() - start[n] for n, p in local.named_parameters()}
 
 
@@ -704,42 +691,38 @@ def round_aggregates(
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """One real FedAvg round from ``initial_state``: the clean and the defended weighted average of Δ.
 
-    Every client trains undisturbed; each delta is then protected once, as
-    :class:`RoundProtection` does (on ``−Δ/η`` at the round's global weights), and
-    both versions are averaged with FedAvg's weights ``n_k``. The input of the
-    compensation diagnosis (:func:`compensation_split`).
+    Every client trains undisturbed; each delta is then protected once, as FedAvg's
+    ``placement="round"`` does (on ``−Δ/η`` at the round's global weights), and both
+    versions are averaged with FedAvg's weights ``n_k``: the same round is run without
+    and with the defense, and the updates the server received are read off
+    ``FedAvg.last_updates``. The input of the compensation diagnosis
+    (:func:`compensation_split`).
 
     Returns
     -------
     clean, noisy : dict[str, Tensor]
     """
-    from fl_course.fedavg import FedAvg, weighted_average
-
-    sim = FedAvg(
-        model_fn,
-        client_data,
-        test_data=client_data[0],
-        rounds=1,
-        lr=lr,
-        seed=seed,
-        progress=False,
-        **train,
-    )
-    sim.model.load_state_dict(dict(initial_state), strict=False)
-    guard = RoundProtection(defense, sim.model, lr=lr)
-    sim.step_hook = guard.step_hook
-    clean, sent = [], []
-
-    def keep(update, **context):
-        clean.append({k: v.clone() for k, v in update.items()})
-        sent.append(guard.client_hook(update, **context))
-        return update
-
-    sim.client_hook = keep
-    defense.reset()
-    sim.run()
+    received = []
+    for protect in (None, defense):
+        sim = FedAvg(
+            model_fn,
+            client_data,
+            test_data=client_data[0],
+            rounds=1,
+            lr=lr,
+            seed=seed,
+            defense=protect,
+            placement="round",
+            progress=False,
+            **train,
+        )
+        sim.model.load_state_dict(dict(initial_state), strict=False)
+        if protect is not None:
+            protect.reset()
+        sim.run()
+        received.append(list(sim.last_updates.values()))
     weights = [len(y) for _, y in client_data]
-    return weighted_average(clean, weights), weighted_average(sent, weights)
+    return weighted_average(received[0], weights), weighted_average(received[1], weights)
 
 
 def compensation_split(

@@ -18,7 +18,7 @@ Thm. 21). Three placements:
                        std z·S/(qK) on the average; one ε for every client
 =====================  ==========================================================================
 
-:class:`PrivateFedAvg` runs the last two on :class:`fl_course.fedavg.FedAvg`, and
+:class:`PrivateFedAvg` runs the last two on :class:`fl_course.federation.FedAvg`, and
 :class:`PrivacyLedger` records ε after every round for every client.
 :func:`identification_rate` and :func:`identification_bound` check the guarantee against
 an attacker who knows the victim is one of n candidates, and :func:`epsilon_for_psnr`
@@ -47,13 +47,14 @@ from torch.nn import functional as F
 
 from fl_course.defenses.base import (
     Defense,
-    Update,
     _check_positive,
     _check_seed,
     flatten_update,
     protected_names,
 )
-from fl_course.fedavg import FedAvg, evaluate, weighted_average
+from fl_course.federation.local_sgd import Update
+from fl_course.federation.client import local_gradient
+from fl_course.federation.fedavg import FedAvg, accuracy_and_loss, weighted_average
 
 __all__ = [
     "ACCOUNTANTS",
@@ -327,7 +328,7 @@ class DPSGD(Defense):
         grads = vmap(grad(loss_one), in_dims=(None, 0, 0))(params, images, labels)
         return torch.cat([grads[k].reshape(len(labels), -1) for k in names], dim=1)
 
-    def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
+    def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         if (
             model is None
             or data is None
@@ -338,7 +339,7 @@ class DPSGD(Defense):
             raise ValueError(
                 "DPSGD clips per-example gradients, so it needs the model and the labelled batch: call it as "
                 "defense(update, model=model, data=(images, labels)). Inside FedAvg's local training use "
-                "LocalDPSGD with PrivateFedAvg instead (LocalStepProtection does not pass the labels)."
+                "LocalDPSGD with PrivateFedAvg instead (a local step's defense sees no labels)."
             )
         _check_no_batch_norm(model)
         images, labels = data
@@ -723,12 +724,6 @@ class DPFedAvg:
         factor = min(1.0, self.clip_norm / (norm + 1e-12))
         return {k: v * factor if k in names else v.clone() for k, v in update.items()}
 
-    def client_hook(
-        self, update: Update, *, model: nn.Module, client: int, round: int, data=None
-    ) -> Update:  # noqa: A002
-        """FedAvg ``client_hook``: the clipped update is what the client sends."""
-        return self.clip(update)
-
     def aggregate(
         self, updates: list[Update], weights: list[float], global_state: Update
     ) -> Update:
@@ -752,21 +747,21 @@ class DPFedAvg:
 
 
 class PrivateFedAvg(FedAvg):
-    """:class:`~fl_course.fedavg.FedAvg` with a DP mechanism (:class:`LocalDPSGD` or :class:`DPFedAvg`).
+    """:class:`~fl_course.federation.FedAvg` with a DP mechanism (:class:`LocalDPSGD` or :class:`DPFedAvg`).
 
-    FedAvg has hooks for a client's finished update, the aggregate and each local step,
-    but none for the two things DP changes: *how clients are sampled* (DP-FedAvg's
-    accountant assumes Poisson sampling; FedAvg draws a fixed number) and *how a client
-    trains* (DP-SGD needs per-example gradients and Poisson batches). This subclass
-    replaces exactly those: :meth:`run_round` asks the mechanism to sample, aggregate and
-    close the ledger; :meth:`_client_update` delegates local training to
-    :class:`LocalDPSGD`. DP-FedAvg's clipping runs through FedAvg's ``client_hook``.
+    A FedAvg defense transforms one client's update, but DP changes two more things: *how
+    clients are sampled* (DP-FedAvg's accountant assumes Poisson sampling; FedAvg draws a
+    fixed number) and *how a client trains* (DP-SGD needs per-example gradients and
+    Poisson batches). This subclass replaces exactly those: :meth:`run_round` asks the
+    mechanism to sample, aggregate and close the ledger; :meth:`_client_update` delegates
+    local training to :class:`LocalDPSGD`, or clips DP-FedAvg's finished update
+    (:meth:`DPFedAvg.clip`).
 
     Parameters
     ----------
     model_fn, client_data, **kwargs
-        As for :class:`~fl_course.fedavg.FedAvg` (no ``client_hook``/``server_hook``;
-        ``step_hook`` works with DP-FedAvg only).
+        As for :class:`~fl_course.federation.FedAvg`, without ``defense``,
+        ``placement`` and ``server_transform`` (the mechanism is the defense).
     mechanism : LocalDPSGD or DPFedAvg
 
     Attributes
@@ -793,22 +788,17 @@ class PrivateFedAvg(FedAvg):
             raise ValueError(
                 f"mechanism must be a LocalDPSGD or DPFedAvg, got {type(mechanism).__name__}."
             )
-        for hook in ("client_hook", "server_hook"):
-            if kwargs.get(hook) is not None:
+        for keyword in ("defense", "placement", "server_transform"):
+            if kwargs.get(keyword) is not None:
                 raise ValueError(
-                    f"PrivateFedAvg sets {hook} itself from the mechanism; do not pass one."
+                    f"PrivateFedAvg's mechanism is its defense; do not pass {keyword}."
                 )
-        if isinstance(mechanism, LocalDPSGD) and kwargs.get("step_hook") is not None:
-            raise ValueError(
-                "LocalDPSGD trains clients with Opacus' optimizer; a step_hook would not see its steps."
-            )
         if isinstance(mechanism, DPFedAvg):
             if kwargs.get("fraction", 1.0) != 1.0:
                 raise ValueError(
                     "DPFedAvg samples each client with its own sample_rate (Poisson); leave "
                     "fraction at 1 and set DPFedAvg(sample_rate=...)."
                 )
-            kwargs["client_hook"] = mechanism.client_hook
         if isinstance(mechanism, LocalDPSGD) and kwargs.get("batch_size", 32) is None:
             raise ValueError(
                 "LocalDPSGD needs a batch size (its Poisson sampling rate is batch_size / n_k)."
@@ -842,7 +832,8 @@ class PrivateFedAvg(FedAvg):
                 momentum=self.momentum,
                 weight_decay=self.weight_decay,
             )
-        return super()._client_update(client, rnd, global_state)
+        update, loss = super()._client_update(client, rnd, global_state)
+        return self.mechanism.clip(update), loss
 
     def run_round(self, rnd: int) -> dict:
         """One round: the mechanism samples, clients train, the mechanism aggregates and accounts."""
@@ -855,7 +846,7 @@ class PrivateFedAvg(FedAvg):
             {k: global_state[k] + step[k] for k in global_state}, strict=False
         )
         self.mechanism.close_round(rnd, chosen)
-        accuracy, test_loss = evaluate(self.model, self.test_data)
+        accuracy, test_loss = accuracy_and_loss(self.model, self.test_data)
         epsilons = self.ledger.table().loc[rnd]
         return {
             "round": rnd,
@@ -968,8 +959,6 @@ def identification_rate(
     float
         Fraction of trials in which the attacker named the victim.
     """
-    from fl_course.attacks import client_gradient
-
     if not isinstance(defense, DPSGD):
         raise ValueError(f"defense must be a DPSGD, got {type(defense).__name__}.")
     images, labels = candidates
@@ -986,7 +975,7 @@ def identification_rate(
     hits = 0
     for v in victims.tolist():
         x, y = images[v : v + 1], labels[v : v + 1]
-        release = defense(client_gradient(model, x, y).tensors, model=model, data=(x, y))
+        release = defense(local_gradient(model, x, y), model=model, data=(x, y))
         guess = int((clipped - flatten_update(release, names)).norm(dim=1).argmin())
         hits += guess == v
     return hits / trials
@@ -1106,7 +1095,6 @@ def dp_attack_psnr(
     epsilon, delta, max_grad_norm
         The :class:`DPSGD` release (one step, sample rate 1).
     """
-    from fl_course.attacks import client_gradient
     from fl_course.metrics import psnr
 
     scores = []
@@ -1114,7 +1102,7 @@ def dp_attack_psnr(
         x, y = images[i : i + 1], labels[i : i + 1]
         model = model_fn()
         release = DPSGD(epsilon, delta=delta, max_grad_norm=max_grad_norm, seed=i)(
-            client_gradient(model, x, y).tensors, model=model, data=(x, y)
+            local_gradient(model, x, y), model=model, data=(x, y)
         )
         scores.append(psnr(x, attack.reconstruct(model, release, labels=y).images))
     return float(np.mean(scores))

@@ -37,13 +37,13 @@ from torch import nn
 from fl_course.defenses.base import (
     Defense,
     ServerTransform,
-    Update,
     _check_positive,
     flatten_update,
     protected_names,
     unflatten_update,
     weights_fingerprint,
 )
+from fl_course.federation.local_sgd import Update
 
 __all__ = [
     "PAPER_PERTURB_FRACTION",
@@ -499,7 +499,7 @@ class GradDefense(Defense):
             self._sens_cache = (fingerprint, risk)
         return self._sens_cache[1]
 
-    def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
+    def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         if model is None and self.slicing == "sensitivity":
             raise ValueError(
                 "GradDefense with sensitivity slicing needs the model: call gd(update, model=model)."
@@ -509,7 +509,7 @@ class GradDefense(Defense):
         if self.slicing == "sensitivity":
             sens = (
                 self.sensitivity(model)
-                if iteration == 0 or self._sens_cache is None
+                if step == 0 or self._sens_cache is None
                 else self._sens_cache[1]
             )
             risks = [sens[k] for k in names]

@@ -29,11 +29,11 @@ from torch import nn
 
 from fl_course.defenses.base import (
     Defense,
-    Update,
     _check_percent,
     _check_positive,
     protected_names,
 )
+from fl_course.federation.local_sgd import Update
 from fl_course.defenses.compression import prune_smallest, smallest_mask
 
 __all__ = ["Outpost", "fisher_mask", "parameter_risk", "noise_to_gradient"]
@@ -137,7 +137,7 @@ class Outpost(Defense):
     >>> from fl_course.models import LeNetZhu
     >>> model = LeNetZhu(seed=0)
     >>> grad = {n: torch.randn(p.shape) for n, p in model.named_parameters()}
-    >>> out = Outpost(seed=0)(grad, model=model, iteration=0)
+    >>> out = Outpost(seed=0)(grad, model=model, step=0)
     >>> any(not torch.equal(out[k], grad[k]) for k in grad)
     True
     >>> Outpost().probability(8)
@@ -177,13 +177,13 @@ class Outpost(Defense):
             raise ValueError(f"iteration must be a non-negative integer, got {iteration!r}.")
         return 1.0 / (1.0 + self.beta * iteration)
 
-    def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
+    def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         if model is None:
             raise ValueError(
-                "Outpost needs the model to evaluate layer risk: call outpost(update, model=model, iteration=t)."
+                "Outpost needs the model to evaluate layer risk: call outpost(update, model=model, step=t)."
             )
         draw = float(torch.rand((), generator=self._generator))
-        self.last_perturbed = draw < self.probability(iteration)
+        self.last_perturbed = draw < self.probability(step)
         if not self.last_perturbed:
             return update
         names = protected_names(update, model)

@@ -16,7 +16,8 @@ import warnings
 import torch
 from torch import nn
 
-from fl_course.defenses.base import Defense, Update, _check_percent, weights_fingerprint
+from fl_course.defenses.base import Defense, _check_percent, weights_fingerprint
+from fl_course.federation.local_sgd import Update
 from fl_course.defenses.compression import smallest_mask
 
 __all__ = ["Soteria", "feature_ratios", "representation_scores"]
@@ -167,7 +168,7 @@ class Soteria(Defense):
                 stacklevel=2,
             )
 
-    def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
+    def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         if model is None or data is None:
             raise ValueError(
                 "Soteria needs the model and the client's batch: call it as soteria(update, model=model, "

@@ -654,7 +654,7 @@ def up(
         raise FateServiceError(
             "FATE Flow does not run on Colab (no persistent service, and FATE 2.2 pins packages that "
             "clash with Colab's). Run the FATE parts of this lab locally: clone the course and run "
-            "`python -m fl_course.fate up`; the local HomoLR parts (fl_course.homolr) run here."
+            "`python -m fl_course.fate up`; the local HomoLR parts (fl_course.federation.homolr) run here."
         )
     say = (
         (lambda msg: print(f"[fl_course.fate] {msg}", flush=True))

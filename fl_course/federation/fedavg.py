@@ -10,11 +10,14 @@ special case ``E = 1`` and ``B = ∞`` (``batch_size=None``): one full-batch gra
 The simulator runs every client in one process, one after another. It is for learning the
 algorithm and for measuring attacks and defenses on it; chapter 2 runs the same idea on a
 real engine (FATE), and a multi-machine deployment uses a FATE cluster with the same
-pipeline code.
+pipeline code. A defense (chapter 6) is one keyword, ``defense=``, in the spirit of
+Opacus' single entry point; a server-side correction of the average is
+``server_transform=``.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,9 +28,19 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["FedAvg", "ClientError", "evaluate", "weighted_average"]
+from fl_course.checks import Configurable, check_choice, check_int, check_number, check_seed
+from fl_course.federation.local_sgd import (
+    DefendedOptimizer,
+    Update,
+    UpdateTransform,
+    check_transform,
+    local_sgd_step,
+    protect_round_update,
+)
 
-Update = dict[str, torch.Tensor]
+__all__ = ["FedAvg", "ClientError", "accuracy_and_loss", "weighted_average"]
+
+PLACEMENTS = ("round", "step")
 
 
 class ClientError(RuntimeError):
@@ -35,7 +48,14 @@ class ClientError(RuntimeError):
 
 
 def weighted_average(updates: Sequence[Update], weights: Sequence[float]) -> Update:
-    """Return Σ_k w_k · update_k / Σ_k w_k, key by key (the FedAvg server step)."""
+    """Return Σ_k w_k · update_k / Σ_k w_k, key by key (the FedAvg server step).
+
+    Examples
+    --------
+    >>> import torch
+    >>> weighted_average([{"w": torch.tensor([1.0])}, {"w": torch.tensor([4.0])}], [3, 1])
+    {'w': tensor([1.7500])}
+    """
     total = float(sum(weights))
     if not updates or total <= 0:
         raise ValueError("weighted_average needs at least one update and positive weights.")
@@ -43,10 +63,20 @@ def weighted_average(updates: Sequence[Update], weights: Sequence[float]) -> Upd
 
 
 @torch.no_grad()
-def evaluate(
+def accuracy_and_loss(
     model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 1000
 ) -> tuple[float, float]:
-    """Return (accuracy in [0, 1], mean cross-entropy) of ``model`` on ``(images, labels)``."""
+    """Return (accuracy in [0, 1], mean cross-entropy) of ``model`` on ``(images, labels)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Linear(2, 2)
+    >>> accuracy, loss = accuracy_and_loss(model, (torch.randn(5, 2), torch.zeros(5).long()))
+    >>> 0 <= accuracy <= 1 and loss > 0
+    True
+    """
     images, labels = data
     device = next(model.parameters()).device
     model.eval()
@@ -60,7 +90,7 @@ def evaluate(
     return correct / len(labels), loss / len(labels)
 
 
-class FedAvg:
+class FedAvg(Configurable):
     """Federated averaging over simulated clients.
 
     Parameters
@@ -84,26 +114,58 @@ class FedAvg:
         Local SGD settings (a fresh optimiser per client and round, as in Algorithm 1).
     seed : int
         Seeds the initial model, client sampling and the local shuffles.
-    client_hook : callable, optional
-        ``client_hook(update, *, model, client, round, data) -> update`` receives the
-        client's update Δ = W_local − W_global before it is sent and returns what is sent
-        instead (a defense, chapter 6).
-    server_hook : callable, optional
-        ``server_hook(updates, weights) -> update`` replaces :func:`weighted_average`
-        (e.g. GradDefense's compensation).
-    step_hook : callable, optional
-        ``step_hook(model, *, client, round, step, global_state)`` runs after every local
-        optimiser step (e.g. Outpost's per-iteration perturbation).
+    defense : callable, optional
+        A client-side defense (chapter 6), any ``defense(update, *, model, data, step) ->
+        update`` such as :class:`fl_course.defenses.Soteria`. Applied where ``placement``
+        says.
+    placement : {"round", "step"}, optional
+        ``"round"``: each client protects the update it shares once
+        (:func:`~fl_course.federation.local_sgd.protect_round_update`: on ``−Δ/η`` at the
+        round's global weights, with the client's data; GradDefense's Algorithm 1).
+        ``"step"``: every local gradient is protected before the optimiser uses it
+        (:class:`~fl_course.federation.local_sgd.DefendedOptimizer`, step ``t`` counted
+        from 0 for each client and round, data ``(batch images, None)``; Outpost). By
+        default the defense's own ``placement`` attribute, else ``"round"``.
+    server_transform : callable, optional
+        ``server_transform(aggregate) -> aggregate`` corrects the weighted average before
+        the server applies it (e.g. GradDefense's
+        :class:`~fl_course.defenses.MarchenkoPasturCompensation`).
     progress : bool
         Show a progress bar over rounds.
     device : str, optional
         ``"cuda"`` when available, else ``"cpu"``.
 
+    Attributes
+    ----------
+    history : DataFrame
+        One row of metrics per round, after :meth:`run`.
+    last_updates : dict of int to dict
+        The updates the server received in the latest round (after the defense), by
+        client: what a curious server observes.
+    defense_calls, defense_seconds : int, float
+        Calls of the defense so far and the CPU seconds spent inside it.
+
     Examples
     --------
-    >>> sim = FedAvg(lambda: LogisticRegression(), parts, test_data=(xt, yt), rounds=5)  # doctest: +SKIP
-    >>> history = sim.run()  # doctest: +SKIP
-    >>> history[["round", "test_accuracy"]].tail(1)  # doctest: +SKIP
+    >>> import torch
+    >>> from torch import nn
+    >>> g = torch.Generator().manual_seed(0)
+    >>> clients = [(torch.randn(20, 4, generator=g), torch.arange(20) % 2) for _ in range(3)]
+    >>> sim = FedAvg(lambda: nn.Linear(4, 2), clients, test_data=clients[0], rounds=2,
+    ...              progress=False)
+    >>> sim.run()[["round", "clients"]].values.tolist()
+    [[1, 3], [2, 3]]
+
+    A defense, here one that zeroes every local gradient, on every local step:
+
+    >>> def freeze(update, *, model, data, step):
+    ...     return {name: torch.zeros_like(value) for name, value in update.items()}
+    >>> frozen = FedAvg(lambda: nn.Linear(4, 2), clients, test_data=clients[0], rounds=1,
+    ...                 defense=freeze, placement="step", progress=False)
+    >>> start = frozen.model.weight.detach().clone()
+    >>> _ = frozen.run()
+    >>> bool(torch.equal(frozen.model.weight, start)), frozen.defense_calls
+    (True, 3)
     """
 
     def __init__(
@@ -120,9 +182,9 @@ class FedAvg:
         momentum: float = 0.0,
         weight_decay: float = 0.0,
         seed: int = 0,
-        client_hook: Callable | None = None,
-        server_hook: Callable | None = None,
-        step_hook: Callable | None = None,
+        defense: UpdateTransform | None = None,
+        placement: str | None = None,
+        server_transform: Callable[[Update], Update] | None = None,
         progress: bool = True,
         device: str | None = None,
     ) -> None:
@@ -133,28 +195,33 @@ class FedAvg:
                 raise ValueError(f"Client {k} must hold as many labels as images, and some.")
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction (C) must be in (0, 1], not {fraction}.")
-        for name, value in (("rounds", rounds), ("local_epochs", local_epochs)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(
-                f"batch_size must be a positive whole number or None, not {batch_size!r}."
-            )
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, not {lr}.")
+        check_int("rounds", rounds)
+        check_int("local_epochs", local_epochs, example=1)
+        if batch_size is not None:
+            check_int("batch_size", batch_size, example=32)
+        check_number("lr", lr, positive=True, example=0.05)
+        check_seed(seed)
+        check_transform("defense", defense)
+        check_transform("server_transform", server_transform)
+        if placement is None:
+            placement = getattr(defense, "placement", "round")
+        check_choice("placement", placement, PLACEMENTS)
+        self.save_settings(
+            ignore=("model_fn", "client_data", "test_data"),
+            placement=placement,
+            device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        )
         self.client_data = list(client_data)
         self.test_data = test_data
-        self.rounds, self.fraction = rounds, fraction
-        self.local_epochs, self.batch_size = local_epochs, batch_size
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.seed = seed
-        self.client_hook, self.server_hook, self.step_hook = client_hook, server_hook, step_hook
-        self.progress = progress
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch.manual_seed(seed)
         self.model = model_fn().to(self.device)
         self._rng = np.random.default_rng(seed)
         self.history = pd.DataFrame()
+        self.last_updates: dict[int, Update] = {}
+        self.defense_calls, self.defense_seconds = 0, 0.0
+        self._global_model = (
+            copy.deepcopy(self.model) if defense is not None and placement == "round" else None
+        )
 
     @property
     def num_clients(self) -> int:
@@ -173,37 +240,49 @@ class FedAvg:
         model.load_state_dict(global_state, strict=False)
         model.train()
         images, labels = self.client_data[client]
-        optimizer = torch.optim.SGD(
-            model.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay
+        step_defense = self.defense if self.placement == "step" else None
+        optimizer = DefendedOptimizer(
+            torch.optim.SGD(
+                model.parameters(),
+                lr=self.lr,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
+            ),
+            model=model,
+            defense=step_defense,
         )
         generator = torch.Generator().manual_seed(self.seed * 100_003 + rnd * 1_009 + client)
         batch = self.batch_size or len(labels)
-        step, losses = 0, []
+        losses = []
         for _ in range(self.local_epochs):
             order = torch.randperm(len(labels), generator=generator)
             for start in range(0, len(labels), batch):
                 idx = order[start : start + batch]
                 x, y = images[idx].to(self.device), labels[idx].to(self.device)
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(x), y)
-                loss.backward()
-                optimizer.step()
-                losses.append(loss.item())
-                step += 1
-                if self.step_hook is not None:
-                    self.step_hook(
-                        model, client=client, round=rnd, step=step, global_state=global_state
-                    )
+                losses.append(local_sgd_step(model, optimizer, x, y).item())
+        self.defense_calls += optimizer.calls
+        self.defense_seconds += optimizer.seconds
         update = {
             k: v.detach() - global_state[k]
             for k, v in model.state_dict().items()
             if k in global_state
         }
-        if self.client_hook is not None:
-            update = self.client_hook(
-                update, model=model, client=client, round=rnd, data=(images, labels)
-            )
+        if self._global_model is not None:
+            update = self._protect_round(update, global_state, (images, labels))
         return update, float(np.mean(losses))
+
+    def _protect_round(
+        self, update: Update, global_state: Update, data: tuple[torch.Tensor, torch.Tensor]
+    ) -> Update:
+        """``placement="round"``: the client protects its shared delta once."""
+        self._global_model.load_state_dict(global_state, strict=False)
+        start = time.process_time()
+        update = protect_round_update(
+            self.defense, update, global_model=self._global_model, data=data, lr=self.lr
+        )
+        self.defense_seconds += time.process_time() - start
+        self.defense_calls += 1
+        return update
 
     def _train_clients(self, chosen, rnd: int, global_state):
         """Local training of the chosen clients: their updates, FedAvg weights (n_k) and losses."""
@@ -216,6 +295,7 @@ class FedAvg:
             updates.append(update)
             weights.append(len(self.client_data[client][1]))
             losses.append(loss)
+        self.last_updates = dict(zip(chosen, updates))
         return updates, weights, losses
 
     def run_round(self, rnd: int) -> dict:
@@ -225,12 +305,13 @@ class FedAvg:
         chosen = sorted(self._rng.choice(self.num_clients, size=m, replace=False).tolist())
         global_state = self._global_state()
         updates, weights, losses = self._train_clients(chosen, rnd, global_state)
-        combine = self.server_hook or weighted_average
-        step = combine(updates, weights)
+        step = weighted_average(updates, weights)
+        if self.server_transform is not None:
+            step = self.server_transform(step)
         self.model.load_state_dict(
             {k: global_state[k] + step[k] for k in global_state}, strict=False
         )
-        accuracy, test_loss = evaluate(self.model, self.test_data)
+        accuracy, test_loss = accuracy_and_loss(self.model, self.test_data)
         return {
             "round": rnd,
             "clients": len(chosen),

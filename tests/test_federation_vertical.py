@@ -1,4 +1,4 @@
-"""Tests for fl_course.vertical: quarters, the VFL protocol, index alignment."""
+"""Tests for fl_course.federation.vertical: quarters, the VFL protocol, index alignment."""
 
 import pytest
 import torch
@@ -6,7 +6,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fl_course.vertical import BottomModel, VerticalFL, join_quarters, split_quarters
+from fl_course.federation.server_indexed import ServerIndexedFederation
+from fl_course.federation.vertical import VerticalFL, join_quarters, split_quarters
+from fl_course.models import BottomModel
 
 
 def _data(n=8, seed=0):
@@ -84,16 +86,16 @@ def test_index_alignment_fake_equals_real_gradient():
     )
 
 
-def test_gradient_hook_sees_each_worker_and_changes_what_server_sees():
+def test_defense_sees_each_worker_and_changes_what_server_sees():
     x, y = _data(6)
     seen, pieces = [], []
 
-    def hook(grad, *, worker, iteration, data):
-        seen.append((worker, iteration))
+    def defense(grad, *, model, data, step):
+        seen.append((next(m for m, net in enumerate(vfl.bottoms) if net is model), step))
         pieces.append(data)
         return {n: torch.zeros_like(g) for n, g in grad.items()}
 
-    vfl = VerticalFL(x, y, batch_size=3, lr=0.1, gradient_hook=hook, seed=0)
+    vfl = VerticalFL(x, y, batch_size=3, lr=0.1, defense=defense, seed=0)
     before = [p.clone() for p in vfl.bottoms[0].parameters()]
     idx = vfl.choose_batch(0)
     step = vfl.step(idx)
@@ -122,7 +124,8 @@ def test_training_reduces_loss():
         ({"batch_size": 0}, ValueError),
         ({"batch_size": 99}, ValueError),
         ({"lr": -1.0}, ValueError),
-        ({"batch_size": 2, "gradient_hook": 3}, TypeError),
+        ({"batch_size": 2, "defense": 3}, TypeError),
+        ({"batch_size": 2, "seed": -1}, ValueError),
     ],
 )
 def test_vertical_rejects_bad_settings(kwargs, err):
@@ -136,6 +139,13 @@ def test_vertical_rejects_bad_data():
         VerticalFL(torch.rand(4, 1, 14, 14), torch.arange(4), batch_size=2)
     with pytest.raises(ValueError, match="labels"):
         VerticalFL(torch.rand(4, 1, 28, 28), torch.arange(3), batch_size=2)
+
+
+def test_is_a_server_indexed_federation_with_its_settings_in_repr():
+    x, y = _data(6)
+    vfl = VerticalFL(x, y, batch_size=3, seed=2)
+    assert isinstance(vfl, ServerIndexedFederation)
+    assert repr(vfl).startswith("VerticalFL(batch_size=3, lr=0.0") and "seed=2" in repr(vfl)
 
 
 def test_device_defaults_to_the_cpu_at_ci_scale(monkeypatch):

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from fl_course.fedavg import ClientError, FedAvg, evaluate, weighted_average
+from fl_course.federation.fedavg import ClientError, FedAvg, accuracy_and_loss, weighted_average
 
 
 TRUE_W = torch.randn(4, 2, generator=torch.Generator().manual_seed(123))
@@ -66,43 +66,76 @@ def test_fedsgd_is_one_full_batch_step():
     assert torch.allclose(sim.model.weight, expected, atol=1e-6)
 
 
-def test_hooks_see_and_change_updates():
+def _client_of(sim, data):
+    return next(k for k, (x, _) in enumerate(sim.client_data) if data[0] is x)
+
+
+def test_a_round_defense_sees_and_changes_every_shared_update():
     seen = []
 
-    def client_hook(update, *, model, client, round, data):
-        seen.append((client, round, len(data[1])))
+    def zero(update, *, model, data, step):
+        seen.append((_client_of(sim, data), step, len(data[1])))
         return {k: torch.zeros_like(v) for k, v in update.items()}
 
-    steps = []
-    sim = _sim(
-        rounds=2, client_hook=client_hook, step_hook=lambda model, **kw: steps.append(kw["step"])
-    )
+    sim = _sim(rounds=2, defense=zero)
     before = {k: v.clone() for k, v in sim.model.state_dict().items()}
     sim.run()
-    assert sorted(seen) == [(c, r, 40) for c in range(3) for r in (1, 2)]
+    assert sorted(seen) == [(c, 0, 40) for c in range(3) for r in (1, 2)]
     assert all(torch.equal(before[k], v) for k, v in sim.model.state_dict().items())
-    assert max(steps) == 2  # 40 samples, batch 32: two steps per epoch
+    assert sim.defense_calls == 6 and sorted(sim.last_updates) == [0, 1, 2]
+    assert all(float(v.abs().sum()) == 0 for u in sim.last_updates.values() for v in u.values())
 
 
-def test_server_hook_replaces_the_average():
+def test_a_step_defense_sees_every_local_step():
+    steps = []
+
+    def record(update, *, model, data, step):
+        steps.append(step)
+        assert data[1] is None and len(data[0]) in (32, 8)
+        return update
+
+    plain, guarded = _sim(rounds=2), _sim(rounds=2, defense=record, placement="step")
+    plain.run(), guarded.run()
+    assert max(steps) + 1 == 2  # 40 samples, batch 32: two steps per epoch
+    assert len(steps) == 2 * 3 * 2
+    assert all(
+        torch.equal(plain.model.state_dict()[k], v) for k, v in guarded.model.state_dict().items()
+    )
+
+
+def test_placement_follows_the_defense_unless_given():
+    def step_defense(update, **_):
+        return update
+
+    step_defense.placement = "step"
+    assert _sim(defense=step_defense).placement == "step"
+    assert _sim(defense=step_defense, placement="round").placement == "round"
+    assert _sim(defense=lambda u, **_: u).placement == "round"
+
+
+def test_server_transform_corrects_the_average():
     calls = []
 
-    def server_hook(updates, weights):
-        calls.append(weights)
-        return weighted_average(updates, weights)
+    def server_transform(aggregate):
+        calls.append({k: v.clone() for k, v in aggregate.items()})
+        return aggregate
 
-    _sim(rounds=2, server_hook=server_hook).run()
-    assert calls == [[40, 40, 40]] * 2
+    sim = _sim(rounds=2, server_transform=server_transform)
+    sim.run()
+    assert len(calls) == 2
+    expected = weighted_average(list(sim.last_updates.values()), [40, 40, 40])
+    assert all(torch.equal(calls[-1][k], expected[k]) for k in expected)
 
 
 def test_client_failure_names_client_and_round():
-    def broken(update, *, client, **_):
-        if client == 1:
+    def broken(update, *, data, **_):
+        if _client_of(sim, data) == 1:
             raise RuntimeError("disk full")
         return update
 
+    sim = _sim(defense=broken)
     with pytest.raises(ClientError, match="Client 1 failed in round 1.*disk full"):
-        _sim(client_hook=broken).run()
+        sim.run()
 
 
 @pytest.mark.parametrize(
@@ -114,6 +147,7 @@ def test_client_failure_names_client_and_round():
         (dict(local_epochs=1.5), "local_epochs"),
         (dict(batch_size=0), "batch_size"),
         (dict(lr=-1.0), "lr"),
+        (dict(placement="local"), "placement"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):
@@ -129,9 +163,21 @@ def test_clients_must_hold_data():
         FedAvg(_linear, [(x, y[:-1])], test_data=(x, y), rounds=1)
 
 
-def test_evaluate_counts_accuracy():
+def test_defense_must_be_callable():
+    with pytest.raises(TypeError, match="defense"):
+        _sim(defense="noise")
+    with pytest.raises(TypeError, match="server_transform"):
+        _sim(server_transform=3)
+
+
+def test_settings_are_in_the_repr():
+    text = repr(_sim(seed=4))
+    assert text.startswith("FedAvg(rounds=3") and "seed=4" in text and "client_data" not in text
+
+
+def test_accuracy_and_loss_counts_accuracy():
     model = _linear()
     x, y = _clients(1)[0]
-    accuracy, loss = evaluate(model, (x, y), batch_size=7)
+    accuracy, loss = accuracy_and_loss(model, (x, y), batch_size=7)
     assert accuracy == pytest.approx((model(x).argmax(1) == y).float().mean().item())
     assert loss > 0

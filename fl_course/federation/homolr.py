@@ -35,6 +35,16 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from fl_course.checks import (
+    Configurable,
+    check_choice,
+    check_int,
+    check_number,
+    check_seed,
+)
+
+__all__ = ["HomoLR", "OPTIMIZERS"]
+
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
@@ -43,7 +53,7 @@ OPTIMIZERS = {
 }
 
 
-class HomoLR:
+class HomoLR(Configurable):
     """Federated logistic regression as FATE 2.x HomoLR computes it.
 
     Parameters
@@ -99,37 +109,17 @@ class HomoLR:
         progress: bool = False,
         local_epochs: int = 1,
     ):
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
-        if not isinstance(local_epochs, int) or local_epochs < 1:
-            raise ValueError(f"local_epochs must be a positive integer, got {local_epochs!r}.")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(
-                f"batch_size must be a positive integer or None (full batch), got {batch_size!r}."
-            )
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {optimizer!r}.")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
-        if alpha < 0:
-            raise ValueError(f"alpha must be non-negative, got {alpha!r}.")
-        if penalty not in ("l2", "l1", "none"):
-            raise ValueError(f"penalty must be 'l2', 'l1' or 'none', got {penalty!r}.")
-        if max_grad_norm < 0:
-            raise ValueError(
-                f"max_grad_norm must be >= 0 (0 disables clipping), got {max_grad_norm!r}."
-            )
-        self.epochs = epochs
-        self.local_epochs = local_epochs
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.alpha = alpha
-        self.penalty = penalty
-        self.max_grad_norm = max_grad_norm
-        self.fit_intercept = fit_intercept
-        self.seed = seed
-        self.progress = progress
+        check_int("epochs", epochs)
+        check_int("local_epochs", local_epochs, example=1)
+        if batch_size is not None:
+            check_int("batch_size", batch_size, example=32)
+        check_choice("optimizer", optimizer, sorted(OPTIMIZERS))
+        check_number("learning_rate", learning_rate, positive=True, example=0.01)
+        check_number("alpha", alpha, non_negative=True, example=0.01)
+        check_choice("penalty", penalty, ("l2", "l1", "none"))
+        check_number("max_grad_norm", max_grad_norm, non_negative=True, example=1.0)
+        check_seed(seed)
+        self.save_settings()
 
     # ----------------------------------------------------------------- helpers
     @staticmethod

@@ -1,4 +1,4 @@
-"""Tests for fl_course.homolr, the local re-implementation of FATE 2.x HomoLR."""
+"""Tests for fl_course.federation.homolr, the local re-implementation of FATE 2.x HomoLR."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fl_course.homolr import HomoLR
+from fl_course.federation.homolr import HomoLR
 
 
 def _data(n=300, seed=0):

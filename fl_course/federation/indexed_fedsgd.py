@@ -1,4 +1,4 @@
-"""Horizontal federated learning with FedSGD, in the form CAFE attacks it.
+"""Horizontal FL with FedSGD where the server picks every worker's batch, as CAFE attacks it.
 
 In horizontal (sample-partitioned) FL every worker holds whole samples of its own. In each
 iteration the server tells every worker which of its local samples form the mini-batch (as in
@@ -9,9 +9,9 @@ the M gradients (eq. 9) and takes one SGD step (FedSGD, :cite:p:`mcmahan2017feda
 Examples
 --------
 >>> import torch
->>> from fl_course.horizontal import HorizontalFL
+>>> from fl_course.federation import IndexedFedSGD
 >>> data = [(torch.rand(5, 1, 28, 28), torch.arange(5)) for _ in range(4)]
->>> hfl = HorizontalFL(data, batch_size=2, seed=0)
+>>> hfl = IndexedFedSGD(data, batch_size=2, seed=0)
 >>> step = hfl.step(hfl.choose_batch(0))
 >>> len(step.indices), len(step.gradients)
 (8, 1)
@@ -24,21 +24,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fl_course.scale import device as default_device
-from fl_course.vertical import (
-    BottomModel,
-    GradientHook,
-    Step,
-    _block_gradients,
-    _check_images,
-    _check_positive_int,
-    _sgd_update,
+from fl_course.checks import Configurable, check_int, check_number, check_seed
+from fl_course.federation.local_sgd import (
+    Update,
+    UpdateTransform,
+    block_gradients,
+    check_images,
+    check_transform,
 )
+from fl_course.federation.server_indexed import ServerIndexedFederation, Step
+from fl_course.models import BottomModel
+from fl_course.scale import device as default_device
 
-__all__ = ["HorizontalFL"]
+__all__ = ["IndexedFedSGD"]
 
 
-class HorizontalFL:
+class IndexedFedSGD(Configurable, ServerIndexedFederation):
     """M-worker FedSGD where the server picks each worker's batch indices.
 
     Parameters
@@ -59,28 +60,28 @@ class HorizontalFL:
         CAFE's step 1 can never be identified (see the chapter's exercises).
     lr : float
         Server learning rate of the FedSGD step (0 freezes the model).
-    channels, hidden : model sizes of the shared :class:`~fl_course.vertical.BottomModel`
+    channels, hidden : model sizes of the shared :class:`~fl_course.models.BottomModel`
         (2 conv + 3 FC on the whole 28×28 image, 10 logits).
-    gradient_hook : callable, optional
-        ``hook(gradient: dict[str, Tensor], *, worker: int, iteration: int, data: tuple) -> dict``
-        transforms each worker's gradient before the server aggregates it (a defense).
-        ``data`` is ``(images, labels)``, the worker's samples in this iteration's batch (the
-        batch behind the gradient, which a defense such as Soteria needs).
+    defense : callable, optional
+        ``defense(gradient, *, model, data, step) -> gradient`` (e.g. a
+        :class:`fl_course.defenses.Defense`) protects each worker's gradient before the server
+        aggregates it, with ``model`` the shared model, ``data`` the worker's
+        ``(images, labels)`` in this iteration's batch (the batch behind the gradient, which
+        a defense such as Soteria needs) and ``step=0``.
+    seed : int
+        Seeds the model and the server's choice of batch indices.
     device : str or torch.device, optional
         Where the models and data live; by default :func:`fl_course.scale.device` (the GPU at
         paper scale when present, else the CPU).
-    seed : int
-        Seeds the model and the server's choice of batch indices.
 
     Examples
     --------
     >>> import torch
     >>> data = [(torch.rand(4, 1, 28, 28), torch.arange(4)) for _ in range(2)]
-    >>> HorizontalFL(data, batch_size=2, seed=0).choose_batch(3).shape
+    >>> IndexedFedSGD(data, batch_size=2, seed=0).choose_batch(3).shape
     torch.Size([4])
     """
 
-    fc_names = ("fc1.weight", "fc1.bias")
     tv_threshold = 110.0  # CAFE's ξ for this setting: the mean TV of an MNIST image is about 98
     labels_known = False
 
@@ -93,7 +94,7 @@ class HorizontalFL:
         lr: float = 0.0,
         channels: tuple[int, int] = (16, 32),
         hidden: tuple[int, int] = (64, 32),
-        gradient_hook: GradientHook | None = None,
+        defense: UpdateTransform | None = None,
         seed: int = 0,
         device: str | torch.device | None = None,
     ) -> None:
@@ -102,31 +103,27 @@ class HorizontalFL:
                 "client_data must be a non-empty list of (images, labels) pairs, one per worker."
             )
         for images, labels in client_data:
-            _check_images(images, labels)
-        _check_positive_int("batch_size", batch_size)
+            check_images(images, labels)
+        check_int("batch_size", batch_size)
         sizes = [len(labels) for _, labels in client_data]
         if batch_size > min(sizes):
             raise ValueError(
                 f"batch_size={batch_size} exceeds the smallest worker's {min(sizes)} samples; "
                 "pass a smaller batch_size or give every worker more data."
             )
-        if lr < 0:
-            raise ValueError(f"lr must be non-negative, got {lr}; pass lr=0 to freeze the model.")
-        if gradient_hook is not None and not callable(gradient_hook):
-            raise TypeError(
-                "gradient_hook must be a callable hook(gradient, *, worker, iteration, data) -> dict."
-            )
-        self.device = torch.device(device) if device is not None else default_device()
+        check_number("lr", lr, non_negative=True, example=0)
+        check_transform("defense", defense)
+        check_seed(seed)
+        self.save_settings(
+            ignore=("client_data", "channels", "hidden"),
+            balanced=bool(balanced),
+            device=torch.device(device) if device is not None else default_device(),
+        )
         self.workers = len(client_data)
         self.images = torch.cat([x for x, _ in client_data]).to(self.device)
         self.labels = torch.cat([y for _, y in client_data]).to(self.device)
         self.offsets = np.concatenate([[0], np.cumsum(sizes)])
         self.num_samples = int(self.offsets[-1])
-        self.batch_size = batch_size
-        self.balanced = bool(balanced)
-        self.lr = lr
-        self.gradient_hook = gradient_hook
-        self.seed = seed
         self.iteration = 0
         self.sample_shape = tuple(self.images.shape[1:])
         self.model = BottomModel(
@@ -178,8 +175,7 @@ class HorizontalFL:
             batch = (self.images[local], self.labels[local])
             loss = F.cross_entropy(self.model(batch[0]), batch[1])
             grad = dict(zip(names, (g.detach() for g in torch.autograd.grad(loss, params))))
-            if self.gradient_hook is not None:
-                grad = self.gradient_hook(grad, worker=m, iteration=self.iteration, data=batch)
+            grad = self._defend(grad, model=self.model, data=batch)
             for n in names:
                 total[n] += float(weights[m]) * grad[n]
             losses.append(float(weights[m]) * float(loss.detach()))
@@ -189,14 +185,13 @@ class HorizontalFL:
         self.iteration += 1
         return step
 
-    def apply(self, step: Step) -> None:
-        """The server's FedSGD update with the aggregated gradient (no-op if ``lr`` is 0)."""
-        _sgd_update(self.blocks(), step.gradients, self.lr)
-
     def fake_gradients(
         self, fake: torch.Tensor, indices: torch.Tensor, label_logits: torch.Tensor | None = None
-    ) -> list[dict[str, torch.Tensor]]:
-        """The aggregated gradient (eq. 10) for fake images with soft labels ``softmax(label_logits)``."""
+    ) -> list[Update]:
+        """The aggregated gradient (eq. 10) for fake images with soft labels.
+
+        The soft labels are ``softmax(label_logits)``; the server does not know the labels.
+        """
         if label_logits is None:
             raise ValueError(
                 "HFL hides the labels from the server: pass label_logits for the fake samples."
@@ -208,7 +203,7 @@ class HorizontalFL:
         loss = (
             per_sample * torch.as_tensor(scale[owner], dtype=fake.dtype, device=fake.device)
         ).sum()
-        return _block_gradients(loss, self.blocks())
+        return block_gradients(loss, self.blocks())
 
     def fake_features(self, fake: torch.Tensor) -> list[torch.Tensor]:
         """The shared model's first-FC-layer input for fake images."""

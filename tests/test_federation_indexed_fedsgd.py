@@ -1,10 +1,11 @@
-"""Tests for fl_course.horizontal: FedSGD aggregation and the server's batch choice."""
+"""Tests for fl_course.federation.indexed_fedsgd: FedSGD aggregation, the server's batch choice."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fl_course.horizontal import HorizontalFL
+from fl_course.federation.indexed_fedsgd import IndexedFedSGD
+from fl_course.federation.server_indexed import ServerIndexedFederation
 
 
 def _clients(m=4, n=6, seed=0):
@@ -14,7 +15,7 @@ def _clients(m=4, n=6, seed=0):
 
 @pytest.mark.parametrize("balanced", [True, False])
 def test_aggregate_is_the_mean_over_the_batch(balanced):
-    hfl = HorizontalFL(_clients(), batch_size=2, balanced=balanced, seed=0)
+    hfl = IndexedFedSGD(_clients(), batch_size=2, balanced=balanced, seed=0)
     idx = hfl.choose_batch(0)
     assert len(idx) == 8 and len(set(idx.tolist())) == 8
     step = hfl.step(idx, update=False)
@@ -25,13 +26,13 @@ def test_aggregate_is_the_mean_over_the_batch(balanced):
 
 
 def test_balanced_batches_take_batch_size_from_every_worker():
-    hfl = HorizontalFL(_clients(n=5), batch_size=2, seed=0)
+    hfl = IndexedFedSGD(_clients(n=5), batch_size=2, seed=0)
     owners = torch.div(hfl.choose_batch(7), 5, rounding_mode="floor")
     assert torch.bincount(owners, minlength=4).tolist() == [2, 2, 2, 2]
 
 
 def test_fake_gradients_match_with_true_data_and_one_hot_labels():
-    hfl = HorizontalFL(_clients(), batch_size=2, balanced=False, seed=0)
+    hfl = IndexedFedSGD(_clients(), batch_size=2, balanced=False, seed=0)
     idx = hfl.choose_batch(1)
     real = hfl.step(idx, update=False).gradients[0]
     logits = 50 * F.one_hot(hfl.labels[idx], 10).float()
@@ -41,15 +42,17 @@ def test_fake_gradients_match_with_true_data_and_one_hot_labels():
         hfl.fake_gradients(hfl.images[idx], idx)
 
 
-def test_hook_and_update():
+def test_defense_and_update():
     calls, batches = [], []
 
-    def hook(grad, *, worker, iteration, data):
-        calls.append(worker)
+    def defense(grad, *, model, data, step):
+        first = (hfl.images == data[0][0]).flatten(1).all(1).nonzero()[0].item()
+        calls.append(first // 6)  # six samples per worker
         batches.append(data)
+        assert model is hfl.model and step == 0
         return grad
 
-    hfl = HorizontalFL(_clients(), batch_size=2, lr=0.1, gradient_hook=hook, seed=0)
+    hfl = IndexedFedSGD(_clients(), batch_size=2, lr=0.1, defense=defense, seed=0)
     before = [p.clone() for p in hfl.model.parameters()]
     idx = hfl.choose_batch(0)
     hfl.step(idx)
@@ -65,23 +68,32 @@ def test_hook_and_update():
     [
         ({"batch_size": 9}, ValueError),
         ({"lr": -0.1}, ValueError),
-        ({"batch_size": 2, "gradient_hook": "x"}, TypeError),
+        ({"batch_size": 2, "defense": "x"}, TypeError),
+        ({"batch_size": 2, "seed": -1}, ValueError),
     ],
 )
 def test_rejects_bad_settings(kwargs, err):
     with pytest.raises(err):
-        HorizontalFL(_clients(), **kwargs)
+        IndexedFedSGD(_clients(), **kwargs)
 
 
 def test_rejects_empty_clients():
     with pytest.raises(ValueError, match="non-empty"):
-        HorizontalFL([])
+        IndexedFedSGD([])
+
+
+def test_is_a_server_indexed_federation_with_its_settings_in_repr():
+    hfl = IndexedFedSGD(_clients(), batch_size=2, seed=1)
+    assert isinstance(hfl, ServerIndexedFederation)
+    assert repr(hfl).startswith("IndexedFedSGD(batch_size=2, balanced=True") and "seed=1" in repr(
+        hfl
+    )
 
 
 def test_device_defaults_to_the_cpu_at_ci_scale(monkeypatch):
     monkeypatch.delenv("FL_COURSE_SCALE", raising=False)
-    assert HorizontalFL(_clients(), batch_size=2, seed=0).images.device.type == "cpu"
+    assert IndexedFedSGD(_clients(), batch_size=2, seed=0).images.device.type == "cpu"
     assert (
-        HorizontalFL(_clients(), batch_size=2, seed=0, device="cpu").model.fc1.weight.device.type
+        IndexedFedSGD(_clients(), batch_size=2, seed=0, device="cpu").model.fc1.weight.device.type
         == "cpu"
     )
