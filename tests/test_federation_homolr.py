@@ -112,3 +112,9 @@ def test_local_epochs_let_label_skewed_parties_drift():
     one = HomoLR(**kw).fit([a, b]).coef_
     five = HomoLR(**kw, local_epochs=5).fit([a, b]).coef_
     assert not np.allclose(one, five, atol=1e-3)
+
+
+def test_settings_are_recorded_once_and_printed():
+    model = HomoLR(epochs=3, optimizer="sgd", seed=2)
+    assert (model.epochs, model.optimizer, model.seed) == (3, "sgd", 2)
+    assert repr(model).startswith("HomoLR(epochs=3, batch_size=None, optimizer='sgd'")

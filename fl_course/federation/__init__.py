@@ -1,17 +1,15 @@
 """Federations: who trains what, who sees which update (chapters 1, 2 and 5).
 
-==================================================  ============================================
-:class:`~fl_course.federation.fedavg.FedAvg`        FedAvg simulator, McMahan et al. (2017), ch. 1
-:class:`~fl_course.federation.indexed_fedsgd.IndexedFedSGD`
-                                                    horizontal FedSGD with server-chosen batch
-                                                    ids, as CAFE attacks it (Jin et al. 2021), ch. 5
-:class:`~fl_course.federation.vertical.VerticalFL`  vertical FL on image quarters (CAFE), ch. 5
-:class:`~fl_course.federation.homolr.HomoLR`        local re-implementation of FATE's HomoLR, ch. 2
-:mod:`~fl_course.federation.local_sgd`              updates, the update-transform signature,
-                                                    the local SGD step shared by the federations
-:mod:`~fl_course.federation.server_indexed`         the interface of the two CAFE federations
-:mod:`~fl_course.federation.client`                 a client's update as a function of its data
-==================================================  ============================================
+===========================  ===============================================================
+:class:`FedAvg`              FedAvg simulator, McMahan et al. (2017); chapter 1
+:class:`IndexedFedSGD`       horizontal FedSGD whose server picks every worker's batch ids, as
+                             CAFE attacks it (Jin et al. 2021); chapter 5
+:class:`VerticalFL`          vertical FL on image quarters (CAFE); chapter 5
+:class:`HomoLR`              local re-implementation of FATE 2.x HomoLR; chapter 2
+:mod:`.local_sgd`            updates, the update-transform signature, the local SGD step
+:mod:`.server_indexed`       :class:`ServerIndexedFederation`, the CAFE federations' interface
+:mod:`.client`               a client's update as a function of its data (victim side)
+===========================  ===============================================================
 
 A defense enters every federation the same way: ``defense=`` takes any
 ``defense(update, *, model, data, step) -> update`` (:class:`fl_course.defenses.Defense`).
