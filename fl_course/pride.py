@@ -35,10 +35,8 @@ and *all* 7,850 weights and biases are averaged.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from math import gcd
 
@@ -55,10 +53,10 @@ __all__ = [
     "PRIDE_SIZES",
     "PRIDE_TEST_SLICES",
     "PRIDE_TRAIN_SLICES",
+    "EvaluationSet",
     "PrideNotebookRun",
-    "Stopwatch",
-    "accuracy_standard_error",
     "paired_difference",
+    "assemble_model",
     "decrypt_vector",
     "encrypt_vector",
     "mean",
@@ -181,6 +179,84 @@ def model_from_vector(vector, classes) -> LogisticRegression:
     model.coef_ = vector[:-k].reshape(k, -1).copy()
     model.intercept_ = vector[-k:].copy()
     model.n_features_in_ = model.coef_.shape[1]
+    return model
+
+
+@dataclass
+class EvaluationSet:
+    """Test images and labels that score models given as :func:`model_to_vector` vectors.
+
+    Chapter 3 scores every model it builds, plaintext, decrypted or recovered, as a vector of
+    weights and biases; this holds the test set once so each score is one call.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, shape (n, d)
+        Test images, flattened, in the pixel scale the models were trained on.
+    labels : numpy.ndarray, shape (n,)
+        Their labels.
+    classes : array_like, shape (k,)
+        Class labels in the order of the models' rows (``model.classes_``).
+
+    Examples
+    --------
+    >>> images, labels = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1])
+    >>> test = EvaluationSet(images, labels, classes=[0, 1])
+    >>> vector = np.array([1.0, -1.0, -1.0, 1.0, 0.0, 0.0])  # weights of 2 classes, then biases
+    >>> test.correct(vector).tolist(), test.accuracy(vector), test.accuracy(vector, slice(1))
+    ([True, True], 100.0, 100.0)
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: Sequence
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise ValueError(
+                f"Got {len(self.images)} images and {len(self.labels)} labels; pass one label "
+                "per test image."
+            )
+
+    def correct(self, vector) -> np.ndarray:
+        """Whether the model with this vector classifies each test image correctly."""
+        return model_from_vector(vector, self.classes).predict(self.images) == self.labels
+
+    def accuracy(self, vector, rows=slice(None)) -> float:
+        """Test accuracy (%) of the model with this vector, on the selected ``rows`` only."""
+        model = model_from_vector(vector, self.classes)
+        return 100 * float(np.mean(model.predict(self.images[rows]) == self.labels[rows]))
+
+
+def assemble_model(packed_values, sample_index, phe_values) -> np.ndarray:
+    """A full model vector: the packed scheme's decryption with ``phe``'s values on the sample.
+
+    Chapter 3 aggregates a seeded sample of the parameters with per-element ``phe`` and all of
+    them with :class:`fl_course.secure.PackedPaillier`; the model it scores takes ``phe``'s
+    result wherever there is one.
+
+    Parameters
+    ----------
+    packed_values : array_like of float, shape (p,)
+        The decrypted packed aggregate, every parameter.
+    sample_index : array_like of int, shape (m,)
+        Positions of the parameters aggregated with ``phe``.
+    phe_values : array_like of float, shape (m,)
+        ``phe``'s decrypted aggregate at those positions.
+
+    Examples
+    --------
+    >>> assemble_model([1.0, 2.0, 3.0], [0, 2], [10.0, 30.0]).tolist()
+    [10.0, 2.0, 30.0]
+    """
+    model = np.array(packed_values, dtype=np.float64)
+    index, values = np.asarray(sample_index), np.asarray(phe_values, dtype=np.float64)
+    if index.shape != values.shape:
+        raise ValueError(
+            f"{index.size} sample positions but {values.size} phe values; pass one value per "
+            "sampled position."
+        )
+    model[index] = values
     return model
 
 
@@ -497,22 +573,6 @@ def replay_pride_notebook(
     )
 
 
-def accuracy_standard_error(accuracy_percent: float, images: int) -> float:
-    """Binomial standard error, in points, of an accuracy measured on ``images`` test images.
-
-    Examples
-    --------
-    >>> round(accuracy_standard_error(93.0, 200), 2)   # PriDe's six-party score, 186/200
-    1.8
-    """
-    if images < 1 or not 0 <= accuracy_percent <= 100:
-        raise ValueError(
-            f"Need an accuracy in [0, 100] and at least one image, got {accuracy_percent}, {images}."
-        )
-    p = accuracy_percent / 100
-    return 100 * float(np.sqrt(p * (1 - p) / images))
-
-
 def paired_difference(correct_a, correct_b) -> tuple[float, float]:
     """Accuracy of model A minus model B on the same test images, and its standard error (points).
 
@@ -535,31 +595,3 @@ def paired_difference(correct_a, correct_b) -> tuple[float, float]:
         )
     d = a - b
     return 100 * float(d.mean()), 100 * float(d.std(ddof=1) / np.sqrt(d.size))
-
-
-class Stopwatch:
-    """Named wall-clock timings of a lab's steps, collected with ``with stopwatch("step"):``.
-
-    Examples
-    --------
-    >>> stopwatch = Stopwatch()
-    >>> with stopwatch("sleep"):
-    ...     time.sleep(0.01)
-    >>> stopwatch.seconds["sleep"] >= 0.01
-    True
-    """
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, step: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
-
-    def table(self) -> pd.DataFrame:
-        """The timings as a one-column table, in the order they were taken."""
-        return pd.Series(self.seconds, name="seconds").round(2).to_frame()

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from fl_course.paths import results_dir
-from fl_course.results import load_results, missing_labs, record, scoreboard_tables, verdict
+from fl_course.results import (
+    accuracy_standard_error,
+    binomial_tolerance,
+    load_results,
+    missing_labs,
+    record,
+    scoreboard_tables,
+    verdict,
+)
 
 
 def test_record_and_load_round_trip():
@@ -102,3 +110,20 @@ def test_a_gap_is_never_judged_with_a_tolerance_as_large_as_itself():
         "ch6", "drop", ours=0.2, paper=1.27, source="Table II", tolerance=2.0, kind="gap", noise=0.5
     )  # inside the noise: its sign says nothing
     assert entry["tolerance"] == 0.635 and entry["verdict"] == "not reproduced"
+
+
+def test_binomial_tolerance_adds_two_standard_errors_in_quadrature():
+    assert abs(accuracy_standard_error(50.0, 100) - 5.0) < 1e-12
+    assert abs(binomial_tolerance(50.0, 100, 50.0, 100) - 2 * np.hypot(5.0, 5.0)) < 1e-12
+    # a larger paper test set only shrinks the tolerance toward our own two standard errors
+    assert (
+        10.0
+        < binomial_tolerance(50.0, 100, 50.0, 10_000)
+        < binomial_tolerance(50.0, 100, 50.0, 100)
+    )
+
+
+@pytest.mark.parametrize(("accuracy", "images"), [(101.0, 100), (-1.0, 100), (50.0, 0)])
+def test_accuracy_standard_error_refuses_impossible_inputs(accuracy, images):
+    with pytest.raises(ValueError, match="at least one image"):
+        accuracy_standard_error(accuracy, images)

@@ -84,6 +84,29 @@ class JobResult:
             df = df[df["type"] == dataset]
         return df.sort_values("id").reset_index(drop=True)
 
+    def test_scores(self, labels) -> np.ndarray:
+        """FATE's predicted probability of label 1 for every test row, in test-set order.
+
+        Parameters
+        ----------
+        labels : array_like of int
+            The test set's labels in upload order; FATE's ``validate_set`` predictions must
+            carry exactly these, or they belong to another table.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``predict_score`` per test row, aligned with ``labels``.
+        """
+        labels = np.asarray(labels)
+        scores = self.scores("validate_set")
+        if len(scores) != len(labels) or not (scores["label"].to_numpy() == labels).all():
+            raise ValueError(
+                f"FATE returned {len(scores)} test predictions that do not line up with the "
+                f"{len(labels)} test labels; pass the labels of the table uploaded as test_table."
+            )
+        return scores["predict_score"].to_numpy(dtype=float)
+
     def summary(self) -> pd.Series:
         """Job id, status and elapsed seconds as a small series (for display)."""
         return pd.Series(
