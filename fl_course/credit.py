@@ -96,7 +96,7 @@ def standardize(
 
 
 def party_moments(df: pd.DataFrame, label: str = LABEL) -> pd.DataFrame:
-    """What one bank sends for federated scaling: its row count, and per feature the sum and sum of squares.
+    """What one bank sends for federated scaling: row count, and per feature sum and sum of squares.
 
     Rows ``n``, ``sum``, ``sum_sq``; columns the features. No row leaves the bank.
     """
@@ -112,7 +112,7 @@ def party_moments(df: pd.DataFrame, label: str = LABEL) -> pd.DataFrame:
 def federated_standardize(
     parties: dict[str, pd.DataFrame], *others: pd.DataFrame, label: str = LABEL
 ) -> tuple[dict[str, pd.DataFrame], ...]:
-    """Standardise every bank's features with statistics pooled from the banks' sums, not their rows.
+    """Standardise every bank's features with statistics pooled from the banks' sums, not rows.
 
     Each bank sends :func:`party_moments`; the mean is ``Σ sum / Σ n`` and the variance
     ``Σ sum_sq / Σ n - mean²`` (the population variance, as scikit-learn's ``StandardScaler``),
@@ -233,7 +233,7 @@ def _check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ks_statistic(y_true, scores) -> float:
-    """Kolmogorov-Smirnov statistic: the largest gap between the score distributions of the two classes.
+    """Kolmogorov-Smirnov statistic: the largest gap between the two classes' score distributions.
 
     KS = max over thresholds of |TPR - FPR|, the credit-scoring industry's separation measure.
     """
@@ -501,7 +501,7 @@ def mean_effects(gaps: pd.DataFrame, *, z: float = 2.0, subject: str) -> pd.Data
 def bootstrap_class_report(
     y_true, scores, threshold: float = 0.5, *, n: int = 200, seed: int = 0
 ) -> pd.DataFrame:
-    """Standard deviation of :func:`class_report`'s precision, recall and F1 over test-set bootstraps.
+    """Standard deviation of :func:`class_report`'s precision, recall and F1 over bootstraps.
 
     Resamples the test loans with replacement ``n`` times (seeded), the spread a result on a
     test set of this size carries by chance alone.

@@ -98,7 +98,9 @@ def train_logistic_regression(
     seed: int = 0,
     threads: int | None = 1,
 ) -> LogisticRegression:
-    """Fit an L2 logistic regression with lbfgs, by default as PriDe's code does (one-vs-rest, 100 iterations).
+    """Fit an L2 logistic regression with lbfgs, by default as PriDe's code does.
+
+    PriDe's defaults: one-vs-rest, 100 iterations.
 
     Parameters
     ----------
@@ -336,7 +338,7 @@ def _same_key(arrays: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
 
 
 def pairwise_sum(encrypted_cloud, party_values) -> np.ndarray:
-    r"""Party ``k``'s step: :math:`\mathrm{Enc}(w_0) + w_k`, adding its plaintext model homomorphically.
+    r"""Party ``k``'s step: :math:`\mathrm{Enc}(w_0) + w_k`, adding its plaintext model under Enc.
 
     Paillier is additively homomorphic, :math:`\mathrm{Enc}(a)\,\mathrm{Enc}(b) =
     \mathrm{Enc}(a+b) \bmod n^2` (Paillier 1999); phe encodes ``party_values`` and
@@ -348,8 +350,8 @@ def pairwise_sum(encrypted_cloud, party_values) -> np.ndarray:
     party_values = np.asarray(party_values, dtype=np.float64).ravel()
     if party_values.size != encrypted_cloud.size:
         raise ValueError(
-            f"The party's model has {party_values.size} values but the cloud's has {encrypted_cloud.size}; "
-            "both must come from the same architecture."
+            f"The party's model has {party_values.size} values but the cloud's has "
+            f"{encrypted_cloud.size}; both must come from the same architecture."
         )
     return encrypted_cloud + party_values
 
@@ -377,13 +379,13 @@ def pride_average(encrypted_pairwise_sums: Sequence) -> np.ndarray:
 
 
 def mean(encrypted_models: Sequence) -> np.ndarray:
-    r"""Uniform mean :math:`\frac{1}{K}\sum_k \mathrm{Enc}(w_k)` of models each party encrypted itself."""
+    r"""Uniform mean :math:`\frac{1}{K}\sum_k \mathrm{Enc}(w_k)` of models each party encrypted."""
     models = _same_key(encrypted_models, "encrypted models")
     return sum(models[1:], models[0]) / len(models)
 
 
 def weighted_average(encrypted_models: Sequence, weights: Sequence[int]) -> np.ndarray:
-    r"""FedAvg's weighting :math:`\sum_k \frac{n_k}{n}\,\mathrm{Enc}(w_k)` (McMahan et al. 2017, Alg. 1).
+    r"""FedAvg's weighting :math:`\sum_k \frac{n_k}{n}\,\mathrm{Enc}(w_k)` (McMahan et al., Alg. 1).
 
     Each ciphertext is raised to the integer :math:`n_k` (exact), the products are summed and
     the sum is multiplied by the float :math:`1/n` once, which rounds only at float64 precision.
@@ -399,14 +401,15 @@ def weighted_average(encrypted_models: Sequence, weights: Sequence[int]) -> np.n
         isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in weights
     ):
         raise ValueError(
-            f"Give one positive integer weight (a sample count) per model: {len(models)} models, weights {list(weights)}."
+            f"Give one positive integer weight (a sample count) per model: {len(models)} models, "
+            f"weights {list(weights)}."
         )
     total = sum(int(w) * m for w, m in zip(weights, models))
     return total * (1.0 / sum(int(w) for w in weights))
 
 
 def recover_party_model(pairwise_average_plain, cloud_values) -> np.ndarray:
-    r"""The leak: from a *decrypted* pairwise average the cloud computes :math:`w_k = 2\bar w - w_0`.
+    r"""The leak: from a *decrypted* pairwise average the cloud gets :math:`w_k = 2\bar w - w_0`.
 
     Parameters
     ----------
@@ -430,7 +433,7 @@ def recover_party_model(pairwise_average_plain, cloud_values) -> np.ndarray:
 
 
 def smallest_integer_weights(sizes: Sequence[int]) -> list[int]:
-    """FedAvg's integer weights divided by their greatest common divisor: the same mean, less headroom.
+    """FedAvg's integer weights over their greatest common divisor: the same mean, less headroom.
 
     ``n_k / n`` does not change when every ``n_k`` is divided by the same integer, and a
     packed slot needs one bit per doubling of the total weight, so this keeps slots narrow.
@@ -591,7 +594,8 @@ def paired_difference(correct_a, correct_b) -> tuple[float, float]:
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size < 2:
         raise ValueError(
-            f"Need two equal 1-D arrays of per-image correctness, got shapes {a.shape} and {b.shape}."
+            f"Need two equal 1-D arrays of per-image correctness, got shapes {a.shape} and "
+            f"{b.shape}."
         )
     d = a - b
     return 100 * float(d.mean()), 100 * float(d.std(ddof=1) / np.sqrt(d.size))

@@ -350,7 +350,10 @@ def scoreboard_tables(results: pd.DataFrame, titles: dict[str, str] | None = Non
                 [
                     {
                         "selector": "caption",
-                        "props": "caption-side: top; text-align: left; font-weight: bold; padding: 0.5em 0",
+                        "props": (
+                            "caption-side: top; text-align: left; font-weight: bold; "
+                            "padding: 0.5em 0"
+                        ),
                     },
                     {
                         "selector": "th, td",

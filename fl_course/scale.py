@@ -142,7 +142,8 @@ SCALES: dict[str, dict[str, dict]] = {
     },
     "ch6": {
         # CI: 3 victims, short attacks, a shared warm start on 2,000 disjoint "public" images, then
-        # 2 defended rounds (2,000 images, 5 Dirichlet(0.5) clients, 2 local epochs), 2 FedAvg seeds.
+        # 2 defended rounds (2,000 images, 5 Dirichlet(0.5) clients, 2 local epochs), 2 FedAvg
+        # seeds.
         "ci": {
             "victims": 3,
             "ig_iterations": 150,
