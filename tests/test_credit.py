@@ -180,7 +180,7 @@ def test_federated_standardize_errors_and_constant_features():
     assert scaled["x"]["c"].tolist() == [0.0, 0.0, 0.0]
 
 
-# --------------------------------------------------------------------------- label skew and the study
+# ----------------------------------------------------------------------- label skew and the study
 def test_class_share_partitioner_keeps_sizes_and_skews_labels():
     labels = np.array([0] * 200 + [1] * 800)
     part = ClassSharePartitioner.with_sizes(
