@@ -51,6 +51,8 @@ __all__ = [
     "binomial_tolerance",
     "scoreboard_tables",
     "missing_labs",
+    "chapter_labs",
+    "chapter_titles",
     "VERDICTS",
 ]
 
@@ -367,6 +369,26 @@ def scoreboard_tables(results: pd.DataFrame, titles: dict[str, str] | None = Non
             )
         )
     return tables
+
+
+def chapter_labs(notebook_dir: Path) -> list[Path]:
+    """The chapter labs (``chN_*.ipynb``) in a folder, in file-name order."""
+    return sorted(
+        path for path in Path(notebook_dir).glob("ch*.ipynb") if re.match(r"ch\d+_", path.name)
+    )
+
+
+def chapter_titles(book_dir: Path) -> dict[str, str | None]:
+    """Chapter (``"ch3"``) -> the first ``# `` heading of its page ``chN_*.md`` in ``book_dir``.
+
+    The scoreboard titles each chapter's table with it; a page without a heading maps to None.
+    """
+    titles = {}
+    for page in sorted(Path(book_dir).glob("ch*_*.md")):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        heading = next((line[2:].strip() for line in lines if line.startswith("# ")), None)
+        titles[page.name.split("_")[0]] = heading
+    return titles
 
 
 def missing_labs(labs: list[Path], results: pd.DataFrame) -> list[str]:

@@ -7,6 +7,8 @@ from fl_course.paths import results_dir
 from fl_course.results import (
     accuracy_standard_error,
     binomial_tolerance,
+    chapter_labs,
+    chapter_titles,
     load_results,
     missing_labs,
     record,
@@ -127,3 +129,12 @@ def test_binomial_tolerance_adds_two_standard_errors_in_quadrature():
 def test_accuracy_standard_error_refuses_impossible_inputs(accuracy, images):
     with pytest.raises(ValueError, match="at least one image"):
         accuracy_standard_error(accuracy, images)
+
+
+def test_chapter_labs_and_titles_are_read_from_the_files(tmp_path):
+    for name in ["ch2_credit.ipynb", "ch10_later.ipynb", "scoreboard.ipynb", "chapter_x.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in chapter_labs(tmp_path)] == ["ch10_later.ipynb", "ch2_credit.ipynb"]
+    (tmp_path / "ch2_credit.md").write_text("(label)=\n# Credit risk with FATE\n\n## Data\n")
+    (tmp_path / "ch3_empty.md").write_text("no heading here\n")
+    assert chapter_titles(tmp_path) == {"ch2": "Credit risk with FATE", "ch3": None}
