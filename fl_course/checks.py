@@ -159,7 +159,8 @@ class Configurable:
     constructor only validates its own arguments (rebinding a validated value,
     ``width = check_int("width", width)``, is what gets recorded) and calls
     ``super().__init__``. Arguments named in ``ignore`` or starting with ``_``
-    are not recorded.
+    are not recorded; settings named in the class attribute
+    ``_unprinted_settings`` (data sets, say) are recorded but left out of ``repr``.
 
     Examples
     --------
@@ -175,6 +176,8 @@ class Configurable:
     >>> Child(8).settings()
     {'width': 8, 'seed': 0}
     """
+
+    _unprinted_settings: tuple[str, ...] = ()
 
     def save_settings(self, *, ignore: tuple[str, ...] = (), **validated) -> None:
         """Set every constructor argument (or its validated value) as an attribute."""
@@ -202,5 +205,7 @@ class Configurable:
         return {name: getattr(self, name) for name in getattr(self, "_setting_names", ())}
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        fields = ", ".join(
+            f"{k}={v!r}" for k, v in self.settings().items() if k not in self._unprinted_settings
+        )
         return f"{type(self).__name__}({fields})"
