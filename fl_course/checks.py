@@ -81,7 +81,7 @@ def check_number(
     non_negative: bool = False,
     low: float | None = None,
     high: float | None = None,
-    example: float | None = None,
+    example: float | str | None = None,
 ) -> float:
     """Return ``value`` as a ``float`` if it is finite and within the stated bounds.
 
