@@ -58,7 +58,7 @@ from torch import nn
 from torch.func import functional_call
 
 from fl_course import metrics
-from fl_course.checks import Configurable, check_seed
+from fl_course.checks import Configurable, check_choice, check_seed
 
 __all__ = [
     "LossFn",
@@ -338,8 +338,7 @@ def simulate_update(
     if kind == "gradient":
         loss = loss_fn(model(images), labels)
         return list(torch.autograd.grad(loss, list(params.values()), create_graph=create_graph))
-    if kind != "delta":
-        raise ValueError(f"kind must be 'gradient' or 'delta', got {kind!r}.")
+    check_choice("kind", kind, ("gradient", "delta"))
     if lr is None or not lr > 0:
         raise ValueError("Simulating a FedAvg delta needs the client's learning rate lr > 0.")
     n = images.shape[0]

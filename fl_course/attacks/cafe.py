@@ -59,7 +59,14 @@ import torch
 from tqdm.auto import tqdm
 
 from fl_course.attacks.optimization import cosine_distance, euclidean_distance, total_variation
-from fl_course.checks import Configurable, check_choice, check_int, check_number, check_seed
+from fl_course.checks import (
+    Configurable,
+    check_choice,
+    check_int,
+    check_number,
+    check_probability,
+    check_seed,
+)
 from fl_course.metrics import psnr, psnr_cafe, ssim, trivial_guesses
 
 __all__ = [
@@ -118,11 +125,9 @@ class OutputGradientRecovery:
     """
 
     def __init__(self, num_samples: int, width: int, forgetting: float = 1.0, device="cpu") -> None:
-        if not 0 < forgetting <= 1:
-            raise ValueError(
-                f"forgetting must be in (0, 1], got {forgetting}; use 1 for a frozen model."
-            )
-        self.forgetting = forgetting
+        self.forgetting = check_probability(
+            "forgetting", forgetting, example="1 for a frozen model"
+        )
         self.gram = torch.zeros(num_samples, num_samples, dtype=torch.float64, device=device)
         self.rhs = torch.zeros(num_samples, width, dtype=torch.float64, device=device)
 
@@ -234,8 +239,7 @@ class IndexedAdam:
     def __init__(
         self, table: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8
     ) -> None:
-        if lr <= 0:
-            raise ValueError(f"The learning rate must be positive, got {lr}.")
+        check_number("lr", lr, positive=True, example=0.01)
         self.table, self.lr, self.betas, self.eps = table, lr, betas, eps
         self.m = torch.zeros_like(table)
         self.v = torch.zeros_like(table)
