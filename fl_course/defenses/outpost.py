@@ -91,7 +91,8 @@ def fisher_mask(update: Update, names: list[str], phi: float) -> dict[str, torch
 
     Examples
     --------
-    >>> m = fisher_mask({"a": torch.tensor([0.1, -2.0]), "b": torch.tensor([1.0, 0.0])}, ["a", "b"], 50)
+    >>> update = {"a": torch.tensor([0.1, -2.0]), "b": torch.tensor([1.0, 0.0])}
+    >>> m = fisher_mask(update, ["a", "b"], 50)
     >>> m["a"].tolist(), m["b"].tolist()
     ([False, True], [True, False])
     """
@@ -162,8 +163,8 @@ class Outpost(Defense):
         self.last_perturbed = False
         if self.prune_base < 20 and (self.noise_base == 0 or self.phi == 0):
             warnings.warn(
-                "prune_base < 20 with no noise (noise_base=0 or phi=0) leaves the gradient almost intact; "
-                "the paper's defaults are prune_base=80, phi=40, noise_base=0.8.",
+                "prune_base < 20 with no noise (noise_base=0 or phi=0) leaves the gradient almost "
+                "intact; the paper's defaults are prune_base=80, phi=40, noise_base=0.8.",
                 UserWarning,
                 stacklevel=2,
             )
