@@ -58,6 +58,7 @@ from torch import nn
 from torch.func import functional_call
 
 from fl_course import metrics
+from fl_course.checks import Configurable, check_choice, check_seed
 
 __all__ = [
     "LossFn",
@@ -142,7 +143,8 @@ def _check_update_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torc
     for name, value in tensors.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(
-                f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor."
+                f"Update entry {name!r} is a {type(value).__name__}; every value must be a "
+                "torch.Tensor."
             )
     return {k: v.detach() for k, v in tensors.items()}
 
@@ -283,13 +285,14 @@ def _as_observed(
     if isinstance(update, ObservedUpdate):
         if num_images is not None and num_images != update.num_images:
             raise ValueError(
-                f"num_images={num_images} contradicts the update, which says {update.num_images}; drop num_images."
+                f"num_images={num_images} contradicts the update, which says "
+                f"{update.num_images}; drop num_images."
             )
         return update
     return ObservedUpdate.gradient(update, num_images=num_images or 1)
 
 
-# --------------------------------------------------------------------------- forward model (victim == attacker)
+# ------------------------------------------------------------ forward model (victim == attacker)
 def simulate_update(
     model: nn.Module,
     images: torch.Tensor,
@@ -335,8 +338,7 @@ def simulate_update(
     if kind == "gradient":
         loss = loss_fn(model(images), labels)
         return list(torch.autograd.grad(loss, list(params.values()), create_graph=create_graph))
-    if kind != "delta":
-        raise ValueError(f"kind must be 'gradient' or 'delta', got {kind!r}.")
+    check_choice("kind", kind, ("gradient", "delta"))
     if lr is None or not lr > 0:
         raise ValueError("Simulating a FedAvg delta needs the client's learning rate lr > 0.")
     n = images.shape[0]
@@ -492,7 +494,8 @@ def order_like(reconstruction: torch.Tensor, ground_truth: torch.Tensor) -> torc
     """Reorder a batch reconstruction to best match the ground truth (Hungarian, on MSE)."""
     if reconstruction.shape != ground_truth.shape:
         raise ValueError(
-            f"Reconstruction {list(reconstruction.shape)} and ground truth {list(ground_truth.shape)} differ in shape."
+            f"Reconstruction {list(reconstruction.shape)} and ground truth "
+            f"{list(ground_truth.shape)} differ in shape."
         )
     if reconstruction.shape[0] == 1:
         return reconstruction
@@ -504,7 +507,7 @@ def order_like(reconstruction: torch.Tensor, ground_truth: torch.Tensor) -> torc
 
 
 # --------------------------------------------------------------------------- attack base
-class Attack(ABC):
+class Attack(Configurable, ABC):
     """Base class of all attacks: settings in the constructor, one ``reconstruct`` call.
 
     Parameters
@@ -517,6 +520,10 @@ class Attack(ABC):
     progress : bool, default True
         Show a tqdm progress bar.
 
+    **validated
+        The subclass's validated settings; every setting is recorded once with
+        :meth:`fl_course.checks.Configurable.save_settings` and printed in ``repr``.
+
     Subclasses set the class attribute ``threat_model`` and implement
     ``_reconstruct(model, update, labels, data_shape, ground_truth)``.
     """
@@ -524,17 +531,16 @@ class Attack(ABC):
     threat_model: ThreatModel
 
     def __init__(
-        self, *, loss_fn: LossFn = classification_loss, seed: int = 0, progress: bool = True
+        self,
+        *,
+        loss_fn: LossFn = classification_loss,
+        seed: int = 0,
+        progress: bool = True,
+        **validated,
     ) -> None:
         if not callable(loss_fn):
             raise TypeError("loss_fn must be callable as loss_fn(logits, labels) -> scalar tensor.")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(
-                f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0."
-            )
-        self.loss_fn = loss_fn
-        self.seed = seed
-        self.progress = progress
+        self.save_settings(loss_fn=loss_fn, seed=check_seed(seed), progress=progress, **validated)
 
     def reconstruct(
         self,
@@ -579,7 +585,8 @@ class Attack(ABC):
         observed = _as_observed(update, num_images)
         if labels is not None and len(labels) != observed.num_images:
             raise ValueError(
-                f"Got {len(labels)} labels for an update of {observed.num_images} images; pass one label per image."
+                f"Got {len(labels)} labels for an update of {observed.num_images} images; pass "
+                "one label per image."
             )
         data_shape = tuple(int(d) for d in data_shape)
         if len(data_shape) != 3 or min(data_shape) < 1:
@@ -658,9 +665,10 @@ class Attack(ABC):
         error = num / den
         if not error <= rtol:
             raise ValueError(
-                f"The attacker's model of the client does not reproduce the observed update (relative error "
-                f"{error:.3g} > {rtol}). The client and the attacker must use the same loss (e.g. both mean "
-                "cross-entropy, not 0.5·CE on one side) and the same lr, local epochs and batch size."
+                "The attacker's model of the client does not reproduce the observed update "
+                f"(relative error {error:.3g} > {rtol}). The client and the attacker must use the "
+                "same loss (e.g. both mean cross-entropy, not 0.5·CE on one side) and the same lr, "
+                "local epochs and batch size."
             )
         return error
 

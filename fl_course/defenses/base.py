@@ -13,12 +13,13 @@ setting (the ``seed`` included) fixed in the constructor.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+
+from fl_course.checks import Configurable, check_int, check_number, check_seed
 
 __all__ = [
     "Update",
@@ -32,31 +33,6 @@ __all__ = [
 Update = dict[str, torch.Tensor]
 
 
-def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
-
-
-def _check_percent(name: str, value: float, *, upper_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(
-            f"{name} must be a number between 0 and 100 (a percentage), got {value!r}."
-        )
-    if value < 0 or value > 100 or (upper_open and value == 100):
-        bound = "below 100" if upper_open else "at most 100"
-        raise ValueError(f"{name} is a percentage: pass a value from 0 to {bound}, got {value!r}.")
-    return float(value)
-
-
-def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be {kind}, got {value!r}; pass e.g. {name}=0.01.")
-    return float(value)
-
-
 def check_update(update: Mapping[str, torch.Tensor]) -> None:
     """Raise a clear error unless ``update`` maps names to tensors."""
     if not isinstance(update, Mapping) or not update:
@@ -68,7 +44,8 @@ def check_update(update: Mapping[str, torch.Tensor]) -> None:
     for name, value in update.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(
-                f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor."
+                f"Update entry {name!r} is a {type(value).__name__}; every value must be a "
+                "torch.Tensor."
             )
 
 
@@ -93,7 +70,7 @@ def protected_names(
 
 
 def weights_fingerprint(model: nn.Module) -> tuple[float, ...]:
-    """Sums and absolute sums of every parameter: a cheap key for caches valid while the weights stay.
+    """Sums and absolute sums of every parameter: a cheap cache key while the weights stay.
 
     Defenses that derive something costly from the weights alone (GradDefense's layer
     risks, Soteria's feature scores) recompute it only when this key changes.
@@ -122,7 +99,7 @@ def unflatten_update(
     return out
 
 
-class Defense(ABC):
+class Defense(Configurable, ABC):
     """Base class of client-side defenses.
 
     Subclasses implement :meth:`_protect`. Calling the defense validates the
@@ -133,10 +110,17 @@ class Defense(ABC):
     constructor: two defenses built with the same settings and seed return the
     same numbers for the same sequence of calls. :meth:`reset` rewinds it.
 
+    Settings are recorded once (:meth:`fl_course.checks.Configurable.save_settings`):
+    a subclass constructor validates its arguments and hands the validated values to
+    ``super().__init__(seed=seed, name=value, ...)``, which stores them as attributes
+    and prints them in ``repr``.
+
     Parameters
     ----------
     seed : int, default 0
         Seed of the defense's private random generator.
+    **validated
+        The subclass's validated settings (recorded with the seed).
     """
 
     #: Short label used in tables.
@@ -149,9 +133,8 @@ class Defense(ABC):
     #: uses it unless told otherwise.
     placement: str = "round"
 
-    def __init__(self, *, seed: int = 0) -> None:
-        _check_seed(seed)
-        self.seed = seed
+    def __init__(self, *, seed: int = 0, **validated) -> None:
+        self.save_settings(seed=check_seed(seed), **validated)
         self._generator = torch.Generator().manual_seed(seed)
 
     def reset(self) -> None:
@@ -185,10 +168,7 @@ class Defense(ABC):
             A new dict; the input is not modified.
         """
         check_update(update)
-        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
-            raise ValueError(
-                f"iteration must be a non-negative integer (the local step index), got {iteration!r}."
-            )
+        check_int("iteration", iteration, minimum=0, example=0)
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         private = {k: v.detach().clone() for k, v in update.items()}
@@ -208,7 +188,7 @@ class Defense(ABC):
     def _noise(
         self, shape: torch.Size, kind: str, scale: float | torch.Tensor, like: torch.Tensor
     ) -> torch.Tensor:
-        """Draw noise on the CPU generator (reproducible everywhere), then move it to ``like``'s device."""
+        """Draw noise on the CPU generator (reproducible anywhere), then move it to ``like``."""
         if kind == "gaussian":
             z = torch.randn(shape, generator=self._generator)
         else:  # Laplace by inversion: -b·sign(u)·log(1-2|u|), u ~ U(-1/2, 1/2)
@@ -234,7 +214,7 @@ class Defense(ABC):
             ``hook(update, *, model, client, round, data) -> update``.
         """
         if lr is not None:
-            _check_positive("lr", lr)
+            check_number("lr", lr, positive=True, example=0.01)
 
         def hook(update: Update, *, model: nn.Module, client: int, round: int, data=None) -> Update:  # noqa: A002
             batch = _first_batch(data)
@@ -275,13 +255,6 @@ class Defense(ABC):
 
         return hook
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
-        return f"{type(self).__name__}({fields})"
-
-    def _settings(self) -> dict[str, object]:
-        return {"seed": self.seed}
-
 
 def _first_batch(data):
     """The client's data as an ``(images, labels)`` pair, or ``None``."""
@@ -296,8 +269,11 @@ def _first_batch(data):
     return None
 
 
-class ServerTransform(ABC):
-    """Base class of server-side transforms applied to the aggregated update."""
+class ServerTransform(Configurable, ABC):
+    """Base class of server-side transforms applied to the aggregated update.
+
+    A subclass records its settings with ``self.save_settings(...)`` (printed in ``repr``).
+    """
 
     name: str = "server transform"
 
