@@ -14,7 +14,7 @@ written once instead of three times (argument, attribute, ``__repr__``).
 >>> check_int("rounds", 0)
 Traceback (most recent call last):
 ...
-ValueError: rounds must be an integer of at least 1, got 0; pass e.g. rounds=10.
+ValueError: rounds must be a positive integer, got 0; pass e.g. rounds=10.
 >>> check_number("lr", 0.1, positive=True)
 0.1
 >>> class Sampler(Configurable):
@@ -53,9 +53,11 @@ def check_int(name: str, value: int, *, minimum: int = 1, example: int = 10) -> 
         If ``value`` is not a whole number or is below ``minimum``.
     """
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            minimum, f"an integer of at least {minimum}"
+        )
         raise ValueError(
-            f"{name} must be an integer of at least {minimum}, got {value!r}; "
-            f"pass e.g. {name}={max(example, minimum)}."
+            f"{name} must be {kind}, got {value!r}; pass e.g. {name}={max(example, minimum)}."
         )
     return int(value)
 
@@ -66,7 +68,7 @@ def check_seed(seed: int) -> int:
     >>> check_seed(-1)
     Traceback (most recent call last):
     ...
-    ValueError: seed must be an integer of at least 0, got -1; pass e.g. seed=0.
+    ValueError: seed must be a non-negative integer, got -1; pass e.g. seed=0.
     """
     return check_int("seed", seed, minimum=0, example=0)
 
@@ -79,7 +81,7 @@ def check_number(
     non_negative: bool = False,
     low: float | None = None,
     high: float | None = None,
-    example: float | None = None,
+    example: float | str | None = None,
 ) -> float:
     """Return ``value`` as a ``float`` if it is finite and within the stated bounds.
 
@@ -117,12 +119,20 @@ def check_percent(name: str, value: float, *, below_100: bool = False) -> float:
     return value
 
 
-def check_probability(name: str, value: float, *, below_one: bool = False) -> float:
-    """Return ``value`` if it lies in (0, 1] (or (0, 1) with ``below_one``)."""
-    value = check_number(name, value, low=0, high=1, example=0.5)
-    if value == 0 or (below_one and value == 1):
+def check_probability(
+    name: str, value: float, *, below_one: bool = False, example: float | str = 0.5
+) -> float:
+    """Return ``value`` if it lies in (0, 1] (or (0, 1) with ``below_one``).
+
+    >>> check_probability("delta", 1.0, below_one=True, example=1e-5)
+    Traceback (most recent call last):
+    ...
+    ValueError: delta must lie in (0, 1), got 1.0; pass e.g. delta=1e-05.
+    """
+    value = check_number(name, value, example=example)
+    if not 0 < value <= 1 or (below_one and value == 1):
         bound = "(0, 1)" if below_one else "(0, 1]"
-        raise ValueError(f"{name} must lie in {bound}, got {value!r}; pass e.g. {name}=0.5.")
+        raise ValueError(f"{name} must lie in {bound}, got {value!r}; pass e.g. {name}={example}.")
     return value
 
 
@@ -144,27 +154,50 @@ class Configurable:
 
     Call ``self.save_settings()`` in ``__init__`` after validating the arguments
     (pass the validated values as keywords to override what the caller gave).
-    Arguments named in ``ignore`` or starting with ``_`` are not recorded.
+    The arguments are read from the most-derived constructor on the call stack,
+    so a base class may call ``save_settings()`` for its subclasses: a subclass
+    constructor only validates its own arguments (rebinding a validated value,
+    ``width = check_int("width", width)``, is what gets recorded) and calls
+    ``super().__init__``; arguments a subclass passes on in ``**kwargs`` are read from
+    the base constructor that names them. Arguments named in ``ignore`` or starting with ``_``
+    are not recorded; settings named in the class attribute
+    ``_unprinted_settings`` (data sets, say) are recorded but left out of ``repr``.
+
+    Examples
+    --------
+    >>> class Base(Configurable):
+    ...     def __init__(self, *, seed=0):
+    ...         self.save_settings(seed=check_seed(seed))
+    >>> class Child(Base):
+    ...     def __init__(self, width=16, *, seed=0):
+    ...         width = check_int("width", width)
+    ...         super().__init__(seed=seed)
+    >>> Child(8, seed=1)
+    Child(width=8, seed=1)
+    >>> Child(8).settings()
+    {'width': 8, 'seed': 0}
     """
 
+    _unprinted_settings: tuple[str, ...] = ()
+
     def save_settings(self, *, ignore: tuple[str, ...] = (), **validated) -> None:
-        frame = inspect.currentframe().f_back
-        arguments = inspect.getargvalues(frame).locals
-        # the signature of the __init__ that called (a base class's, under super().__init__)
-        init = next(
-            (
-                c.__init__
-                for c in type(self).__mro__
-                if getattr(c.__init__, "__code__", None) is frame.f_code
-            ),
-            type(self).__init__,
-        )
-        names = [n for n in inspect.signature(init).parameters if n != "self"]
+        """Set every constructor argument (or its validated value) as an attribute."""
+        frames = [inspect.currentframe().f_back]
+        # climb to the outermost __init__ of this object: the most-derived constructor
+        while (
+            frames[-1].f_back is not None
+            and frames[-1].f_back.f_code.co_name == "__init__"
+            and frames[-1].f_back.f_locals.get("self") is self
+        ):
+            frames.append(frames[-1].f_back)
         settings = {}
-        for name in names:
-            if name in ignore or name.startswith("_") or name not in arguments:
-                continue
-            settings[name] = validated.pop(name, arguments[name])
+        # the most-derived constructor's arguments first, then those it passed on in **kwargs
+        for frame in reversed(frames):
+            names, _, _, arguments = inspect.getargvalues(frame)
+            for name in names:
+                if name == "self" or name in ignore or name.startswith("_") or name in settings:
+                    continue
+                settings[name] = validated.pop(name, arguments[name])
         settings.update(validated)
         for name, value in settings.items():
             setattr(self, name, value)
@@ -175,5 +208,7 @@ class Configurable:
         return {name: getattr(self, name) for name in getattr(self, "_setting_names", ())}
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.settings().items())
+        fields = ", ".join(
+            f"{k}={v!r}" for k, v in self.settings().items() if k not in self._unprinted_settings
+        )
         return f"{type(self).__name__}({fields})"

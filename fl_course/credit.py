@@ -20,6 +20,10 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+
+from fl_course.federation.homolr import HomoLR
+from fl_course.partition import FractionPartitioner
 
 LABEL = "label"
 CLASS_NAMES = {0: "Charged Off", 1: "Fully Paid"}
@@ -92,7 +96,7 @@ def standardize(
 
 
 def party_moments(df: pd.DataFrame, label: str = LABEL) -> pd.DataFrame:
-    """What one bank sends for federated scaling: its row count, and per feature the sum and sum of squares.
+    """What one bank sends for federated scaling: row count, and per feature sum and sum of squares.
 
     Rows ``n``, ``sum``, ``sum_sq``; columns the features. No row leaves the bank.
     """
@@ -108,7 +112,7 @@ def party_moments(df: pd.DataFrame, label: str = LABEL) -> pd.DataFrame:
 def federated_standardize(
     parties: dict[str, pd.DataFrame], *others: pd.DataFrame, label: str = LABEL
 ) -> tuple[dict[str, pd.DataFrame], ...]:
-    """Standardise every bank's features with statistics pooled from the banks' sums, not their rows.
+    """Standardise every bank's features with statistics pooled from the banks' sums, not rows.
 
     Each bank sends :func:`party_moments`; the mean is ``Σ sum / Σ n`` and the variance
     ``Σ sum_sq / Σ n - mean²`` (the population variance, as scikit-learn's ``StandardScaler``),
@@ -229,7 +233,7 @@ def _check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ks_statistic(y_true, scores) -> float:
-    """Kolmogorov-Smirnov statistic: the largest gap between the score distributions of the two classes.
+    """Kolmogorov-Smirnov statistic: the largest gap between the two classes' score distributions.
 
     KS = max over thresholds of |TPR - FPR|, the credit-scoring industry's separation measure.
     """
@@ -319,10 +323,6 @@ def distribution_study(
     pandas.DataFrame
         Columns ``regime``, ``split``, ``seed``, ``auc``, ``charged_off_rates`` (per bank, text).
     """
-    from tqdm.auto import tqdm
-
-    from fl_course.federation.homolr import HomoLR
-
     X_test, y_test = xy(test, label)
     rows = []
     runs = [(split, seed) for split in splits for seed in seeds]
@@ -369,23 +369,139 @@ def split_gaps(
             n = len(diff)
             se = float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
             mean = float(diff.mean())
-            effect = (
-                "no measurable effect"
-                if not np.isfinite(se) or abs(mean) <= z * se
-                else f"{reference} better"
-                if mean > 0
-                else f"{reference} worse"
-            )
+            effect = _effect(mean, se, z, reference)
             rows.append(
                 {"regime": regime, "split": other, "gap": mean, "se": se, "n": n, "effect": effect}
             )
     return pd.DataFrame(rows).set_index(["regime", "split"])
 
 
+def _effect(mean: float, se: float, z: float, subject: str) -> str:
+    """*subject better* / *subject worse* when ``mean`` is more than ``z`` SEs from zero."""
+    if not np.isfinite(se) or abs(mean) <= z * se:
+        return "no measurable effect"
+    return f"{subject} better" if mean > 0 else f"{subject} worse"
+
+
+def fit_homolr(
+    banks: Mapping[str, pd.DataFrame], homolr: Mapping, *, seed: int, label: str = LABEL
+) -> HomoLR:
+    """Federated HomoLR, trained in one process on every bank's table (thesis §3.5).
+
+    Parameters
+    ----------
+    banks
+        Bank name -> the rows it trains on (after its own SMOTE); one bank trains alone.
+    homolr
+        :class:`~fl_course.federation.homolr.HomoLR` settings (``epochs``, ``optimizer``, ...).
+    seed
+        Seeds HomoLR's batch order.
+
+    Returns
+    -------
+    HomoLR
+        The fitted model; :func:`parameter_vector` gives its weights for a comparison with
+        FATE's (:func:`fl_course.fate.jobs.model_weights`).
+    """
+    return HomoLR(**homolr, seed=seed).fit([xy(df, label) for df in banks.values()])
+
+
+def parameter_vector(model) -> np.ndarray:
+    """Weights, then intercept, of a fitted logistic regression (HomoLR or scikit-learn).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    >>> parameter_vector(model).shape
+    (2,)
+    """
+    return np.append(model.coef_, model.intercept_)
+
+
+def federation_gains(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    shares: Sequence[float],
+    *,
+    homolr: Mapping,
+    seeds: Sequence[int],
+    parties: Sequence[str],
+    label: str = LABEL,
+) -> pd.DataFrame:
+    """Test AUC gained by federating over training alone, per seed (thesis §4.1).
+
+    For each seed the training rows are shared out in ``shares`` (a new split and new SMOTE
+    neighbours per seed); every bank trains alone and all banks train together with the same
+    HomoLR settings, and all are scored on the common test set.
+
+    Parameters
+    ----------
+    train, test
+        Scaled training rows (to share out) and the common test set.
+    shares
+        Fraction of the training rows per bank, in the order of ``parties``.
+    homolr
+        The HomoLR settings, the same alone and federated.
+    seeds
+        One split per seed.
+    parties
+        The banks' names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``seed``; columns ``over best bank`` (federated AUC minus the best bank's alone)
+        and ``over smallest bank`` (minus the smallest bank's, the worst of them if several
+        share the smallest size).
+    """
+    if len(shares) != len(parties):
+        raise ValueError(
+            f"Got {len(shares)} shares for {len(parties)} parties; give one share per party."
+        )
+    X_test, y_test = xy(test, label)
+    gains = []
+    for seed in seeds:
+        _, banks = bank_tables(train, FractionPartitioner(shares, seed=seed), parties, seed, label)
+
+        def auc(trained_banks):
+            model = fit_homolr(trained_banks, homolr, seed=seed, label=label)
+            return evaluate(y_test, model.predict_proba(X_test))["auc"]
+
+        alone = {p: auc({p: df}) for p, df in banks.items()}
+        together = auc(banks)
+        smallest = [p for p, s in zip(parties, shares) if s == min(shares)]
+        gains.append(
+            {
+                "seed": seed,
+                "over best bank": together - max(alone.values()),
+                "over smallest bank": together - min(alone[p] for p in smallest),
+            }
+        )
+    return pd.DataFrame(gains).set_index("seed")
+
+
+def mean_effects(gaps: pd.DataFrame, *, z: float = 2.0, subject: str) -> pd.DataFrame:
+    """Mean and standard error of each column of per-seed gaps, with a verdict.
+
+    ``effect`` is *subject better* / *subject worse* when the mean is more than ``z``
+    standard errors from zero (as in :func:`split_gaps`), else *no measurable effect*.
+
+    Examples
+    --------
+    >>> gaps = pd.DataFrame({"gain": [0.02, 0.03, 0.025], "noise": [0.01, -0.01, 0.0]})
+    >>> mean_effects(gaps, subject="federation")["effect"].tolist()
+    ['federation better', 'no measurable effect']
+    """
+    stats = pd.DataFrame({"mean": gaps.mean(), "se": gaps.std(ddof=1) / np.sqrt(len(gaps))})
+    stats["effect"] = [_effect(m, e, z, subject) for m, e in zip(stats["mean"], stats["se"])]
+    return stats
+
+
 def bootstrap_class_report(
     y_true, scores, threshold: float = 0.5, *, n: int = 200, seed: int = 0
 ) -> pd.DataFrame:
-    """Standard deviation of :func:`class_report`'s precision, recall and F1 over test-set bootstraps.
+    """Standard deviation of :func:`class_report`'s precision, recall and F1 over bootstraps.
 
     Resamples the test loans with replacement ``n`` times (seeded), the spread a result on a
     test set of this size carries by chance alone.

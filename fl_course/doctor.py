@@ -1,4 +1,4 @@
-"""``python -m fl_course doctor``: check that this machine can run every chapter, and say how to fix it.
+"""``python -m fl_course doctor``: check that this machine can run every chapter, say how to fix it.
 
 Checks the Python version; torch (and whether it is the CPU or CUDA build); fate_client with
 the ``pydantic<2`` and ``ruamel.yaml<0.18`` it needs; phe with gmpy2 (without gmpy2, Paillier is
@@ -92,7 +92,8 @@ def check_fate_client() -> Check:
             "fate_client",
             FAIL,
             f"{version} with " + ", ".join(problems),
-            "`pip install 'pydantic<2' 'ruamel.yaml<0.18'` (fate_client 2.2 is written against them).",
+            "`pip install 'pydantic<2' 'ruamel.yaml<0.18'` (fate_client 2.2 is written against "
+            "them).",
         )
     try:
         importlib.import_module("fate_client.pipeline")
@@ -115,7 +116,8 @@ def check_phe() -> Check:
             "phe",
             WARN,
             f"phe {phe} without gmpy2: Paillier runs in pure Python, ~10x slower",
-            "`pip install gmpy2` (on Linux you may need `apt-get install libgmp-dev libmpfr-dev libmpc-dev`).",
+            "`pip install gmpy2` (on Linux you may need `apt-get install libgmp-dev libmpfr-dev "
+            "libmpc-dev`).",
         )
     return Check("phe", OK, f"phe {phe} with gmpy2 {gmpy2}")
 
@@ -164,7 +166,8 @@ def check_fate_service() -> list[Check]:
                 FAIL,
                 f"fate_client sends jobs to {address[0]}:{address[1]}, the service is at "
                 f"{st['host']}:{st['port']}",
-                f"`pipeline init --ip {st['host']} --port {st['port']}` (or `python -m fl_course.fate up`).",
+                f"`pipeline init --ip {st['host']} --port {st['port']}` (or `python -m "
+                "fl_course.fate up`).",
             )
         )
     elif address is not None:

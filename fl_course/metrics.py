@@ -29,6 +29,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from fl_course.checks import check_choice, check_number
+
 __all__ = ["mse", "psnr", "psnr_cafe", "ssim", "trivial_guesses"]
 
 
@@ -38,8 +40,8 @@ def _as_batch(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
             raise TypeError(f"{name} must be a torch.Tensor of images, got {type(t).__name__}.")
     if a.shape != b.shape:
         raise ValueError(
-            f"Both image batches must have the same shape, got {list(a.shape)} and {list(b.shape)}; "
-            "compare each reconstruction with its own ground truth."
+            f"Both image batches must have the same shape, got {list(a.shape)} and "
+            f"{list(b.shape)}; compare each reconstruction with its own ground truth."
         )
     if a.dim() == 3:
         a, b = a.unsqueeze(0), b.unsqueeze(0)
@@ -52,11 +54,9 @@ def _as_batch(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def _reduce(values: torch.Tensor, reduction: str) -> float | torch.Tensor:
-    if reduction == "mean":
+    if check_choice("reduction", reduction, ("mean", "none")) == "mean":
         return float(values.mean())
-    if reduction == "none":
-        return values.float()
-    raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}.")
+    return values.float()
 
 
 def mse(a: torch.Tensor, b: torch.Tensor, *, reduction: str = "mean") -> float | torch.Tensor:
@@ -107,10 +107,7 @@ def psnr(
     >>> round(psnr(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), 0.01)), 6)
     40.0
     """
-    if not data_range > 0:
-        raise ValueError(
-            f"data_range must be positive, got {data_range!r}; use 1.0 for images in [0, 1]."
-        )
+    check_number("data_range", data_range, positive=True, example="1.0 for images in [0, 1]")
     a, b = _as_batch(a, b)
     err = ((a - b) ** 2).flatten(1).mean(1)
     values = 10 * torch.log10(data_range**2 / err)  # err == 0 gives +inf
@@ -210,16 +207,13 @@ def ssim(
     >>> round(ssim(x, x), 6)
     1.0
     """
-    if not data_range > 0:
-        raise ValueError(
-            f"data_range must be positive, got {data_range!r}; use 1.0 for images in [0, 1]."
-        )
+    check_number("data_range", data_range, positive=True, example="1.0 for images in [0, 1]")
     if not isinstance(window_size, int) or window_size < 1 or window_size % 2 == 0:
         raise ValueError(
-            f"window_size must be a positive odd integer, got {window_size!r}; the usual value is 11."
+            f"window_size must be a positive odd integer, got {window_size!r}; the usual value "
+            "is 11."
         )
-    if not sigma > 0:
-        raise ValueError(f"sigma must be positive, got {sigma!r}; the usual value is 1.5.")
+    check_number("sigma", sigma, positive=True, example="1.5 (the usual value)")
     a, b = _as_batch(a, b)
     n, c, h, w = a.shape
     if h < window_size or w < window_size:

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fl_course.checks import check_int, check_seed
+from fl_course.checks import Configurable, check_choice, check_int, check_number, check_seed
 
 __all__ = [
     "LogisticRegression",
@@ -58,34 +58,26 @@ __all__ = [
 ]
 
 
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}; pass e.g. {name}=10.")
+class _SeededModule(nn.Module, Configurable):
+    """Base class: records the settings, builds the layers under a private RNG state.
 
-
-def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
-
-
-class _SeededModule(nn.Module):
-    """Base class: builds layers and initialises them under a private RNG state.
-
-    Subclasses implement ``_build()`` (create layers) and may override
-    ``_init_weights()``. Both run inside :func:`torch.random.fork_rng` seeded
-    with ``seed``, so the global generator is left untouched.
+    The constructor validates ``num_classes``, ``in_channels`` and ``seed``,
+    records every constructor argument once as an attribute
+    (:meth:`fl_course.checks.Configurable.save_settings`, which also reads the
+    subclass's own arguments), then calls ``_build()`` (create layers) and
+    ``_init_weights()`` inside :func:`torch.random.fork_rng` seeded with
+    ``seed``, so the global generator is left untouched. A subclass with extra
+    settings only validates them and calls ``super().__init__``; the ``repr``
+    stays PyTorch's layer listing.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, seed: int) -> None:
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        _check_positive_int("in_channels", in_channels)
-        _check_seed(seed)
-        self.num_classes = num_classes
-        self.in_channels = in_channels
-        self.seed = seed
-
-    def _seeded_build(self) -> None:
+        self.save_settings(
+            num_classes=check_int("num_classes", num_classes),
+            in_channels=check_int("in_channels", in_channels, example=1),
+            seed=check_seed(seed),
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self._build()
@@ -100,10 +92,22 @@ class _SeededModule(nn.Module):
                 f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}."
             )
         if x.dim() != 4 or tuple(x.shape[1:]) != expected_dims:
+            shape = ", ".join(map(str, expected_dims))
             raise ValueError(
-                f"{type(self).__name__} expects inputs of shape [batch, {', '.join(map(str, expected_dims))}], "
-                f"got {list(x.shape)}; reshape the images or build the model with matching in_channels."
+                f"{type(self).__name__} expects inputs of shape [batch, {shape}], "
+                f"got {list(x.shape)}; reshape the images or build the model with "
+                "matching in_channels."
             )
+
+
+class _WidthModule(_SeededModule):
+    """Base of the convolutional networks whose first setting is a channel ``width``."""
+
+    def __init__(
+        self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0
+    ) -> None:
+        width = check_int("width", width, example=16)
+        super().__init__(num_classes, in_channels, seed=seed)
 
 
 class LogisticRegression(_SeededModule):
@@ -129,10 +133,8 @@ class LogisticRegression(_SeededModule):
     def __init__(
         self, in_features: int = 784, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0
     ) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
-        _check_positive_int("in_features", in_features)
-        self.in_features = in_features
-        self._seeded_build()
+        in_features = check_int("in_features", in_features, example=784)
+        super().__init__(num_classes, in_channels, seed=seed)
 
     def _build(self) -> None:
         self.linear = nn.Linear(self.in_features, self.num_classes)
@@ -141,8 +143,8 @@ class LogisticRegression(_SeededModule):
         x = x.flatten(1)
         if x.shape[1] != self.in_features:
             raise ValueError(
-                f"LogisticRegression expects {self.in_features} features per example, got {x.shape[1]}; "
-                "set in_features to the number of pixels times channels."
+                f"LogisticRegression expects {self.in_features} features per example, "
+                f"got {x.shape[1]}; set in_features to the number of pixels times channels."
             )
         return self.linear(x)
 
@@ -185,17 +187,10 @@ class MLP(_SeededModule):
         activation: str = "relu",
         seed: int = 0,
     ) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
-        _check_positive_int("in_features", in_features)
-        hidden = tuple(hidden)
-        for h in hidden:
-            _check_positive_int("each hidden width", h)
-        if activation not in ("relu", "sigmoid"):
-            raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}.")
-        self.in_features = in_features
-        self.hidden = hidden
-        self.activation = activation
-        self._seeded_build()
+        in_features = check_int("in_features", in_features, example=784)
+        hidden = tuple(check_int("each hidden width", h, example=128) for h in hidden)
+        check_choice("activation", activation, ("relu", "sigmoid"))
+        super().__init__(num_classes, in_channels, seed=seed)
 
     def _build(self) -> None:
         act = nn.ReLU if self.activation == "relu" else nn.Sigmoid
@@ -236,10 +231,6 @@ class SmallCNN(_SeededModule):
     >>> SmallCNN(seed=0)(torch.zeros(4, 1, 28, 28)).shape
     torch.Size([4, 10])
     """
-
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
-        self._seeded_build()
 
     def _build(self) -> None:
         self.features = nn.Sequential(
@@ -286,10 +277,6 @@ class LeNetZhu(_SeededModule):
     torch.Size([1, 10])
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
-        self._seeded_build()
-
     def _build(self) -> None:
         self.body = nn.Sequential(
             nn.Conv2d(self.in_channels, 12, 5, padding=2, stride=2),
@@ -312,7 +299,7 @@ class LeNetZhu(_SeededModule):
         return self.fc(self.body(x).flatten(1))
 
 
-class ConvNet(_SeededModule):
+class ConvNet(_WidthModule):
     """ReLU ConvNet in the spirit of Geiping et al. (2020), with a width knob.
 
     conv(w, 3×3) → ReLU → conv(2w, 3×3, stride 2) → ReLU →
@@ -340,14 +327,6 @@ class ConvNet(_SeededModule):
     >>> ConvNet(width=8, seed=0)(torch.zeros(2, 1, 28, 28)).shape
     torch.Size([2, 10])
     """
-
-    def __init__(
-        self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0
-    ) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
-        _check_positive_int("width", width)
-        self.width = width
-        self._seeded_build()
 
     def _build(self) -> None:
         w = self.width
@@ -431,7 +410,7 @@ class _BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
-class ResNetSmall(_SeededModule):
+class ResNetSmall(_WidthModule):
     """A small residual network (ResNet-8 style) for 28×28 images.
 
     Stem conv(w) + BN + ReLU, then three stages of one basic block each with
@@ -451,14 +430,6 @@ class ResNetSmall(_SeededModule):
     >>> ResNetSmall(width=8, seed=0).eval()(torch.zeros(2, 1, 28, 28)).shape
     torch.Size([2, 10])
     """
-
-    def __init__(
-        self, width: int = 16, num_classes: int = 10, in_channels: int = 1, *, seed: int = 0
-    ) -> None:
-        super().__init__(num_classes=num_classes, in_channels=in_channels, seed=seed)
-        _check_positive_int("width", width)
-        self.width = width
-        self._seeded_build()
 
     def _build(self) -> None:
         w = self.width
@@ -526,12 +497,10 @@ def train_model(
     >>> train_model(LeNetZhu(seed=0), x, y, epochs=1).training
     False
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        _check_positive_int(name, value)
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}; e.g. lr=3e-3.")
-    if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}.")
+    check_int("epochs", epochs, example=1)
+    check_int("batch_size", batch_size, example=32)
+    check_number("lr", lr, positive=True, example=3e-3)
+    check_choice("optimizer", optimizer, ("adam", "sgd"))
     if len(images) != len(labels) or len(labels) == 0:
         raise ValueError("images and labels must be non-empty and of the same length.")
     device = next(model.parameters()).device

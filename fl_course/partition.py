@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fl_course.checks import Configurable, check_int, check_number, check_seed
+
 __all__ = [
     "Partitioner",
     "IidPartitioner",
@@ -39,28 +41,26 @@ def _as_labels(labels) -> np.ndarray:
     return array
 
 
-def _check_count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
-    return int(value)
-
-
-class Partitioner(ABC):
+class Partitioner(Configurable, ABC):
     """Base class: split labels into ``num_partitions`` disjoint index arrays.
+
+    A subclass validates its settings and hands them to ``super().__init__``, which
+    records them once (:meth:`fl_course.checks.Configurable.save_settings`; they print in
+    ``repr``). ``num_partitions`` is either one of them or a property derived from them.
 
     Parameters
     ----------
     seed : int
         Seed of the random generator; the same seed gives the same partitions.
+    **validated
+        The subclass's validated settings.
     """
 
-    def __init__(self, *, seed: int = 42) -> None:
-        self.seed = seed
+    #: How many clients the data is split across.
+    num_partitions: int
 
-    @property
-    @abstractmethod
-    def num_partitions(self) -> int:
-        """How many clients the data is split across."""
+    def __init__(self, *, seed: int = 42, **validated) -> None:
+        self.save_settings(seed=check_seed(seed), **validated)
 
     def split(self, labels) -> list[np.ndarray]:
         """Return one sorted array of sample indices per client.
@@ -77,10 +77,6 @@ class Partitioner(ABC):
     @abstractmethod
     def _split(self, labels: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]: ...
 
-    def __repr__(self) -> str:
-        settings = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({settings})"
-
 
 class IidPartitioner(Partitioner):
     """Shuffle the samples and cut them into parts of (almost) equal size.
@@ -93,20 +89,15 @@ class IidPartitioner(Partitioner):
     """
 
     def __init__(self, num_partitions: int, *, seed: int = 42) -> None:
-        super().__init__(seed=seed)
-        self._num = _check_count("num_partitions", num_partitions)
-
-    @property
-    def num_partitions(self) -> int:
-        return self._num
+        super().__init__(seed=seed, num_partitions=check_int("num_partitions", num_partitions))
 
     def _split(self, labels, rng):
-        if len(labels) < self._num:
+        if len(labels) < self.num_partitions:
             raise ValueError(
-                f"Cannot give {self._num} clients at least one of {len(labels)} samples; "
-                "use fewer partitions."
+                f"Cannot give {self.num_partitions} clients at least one of {len(labels)} "
+                "samples; use fewer partitions."
             )
-        return np.array_split(rng.permutation(len(labels)), self._num)
+        return np.array_split(rng.permutation(len(labels)), self.num_partitions)
 
 
 class SizePartitioner(Partitioner):
@@ -133,6 +124,9 @@ class SizePartitioner(Partitioner):
     [120, 3000, 300]
     """
 
+    # the sizes are recorded scaled, so the repr rebuilds the same partitioner without these
+    _unprinted_settings = ("scale_to", "reference_total")
+
     def __init__(
         self,
         sizes: Sequence[int],
@@ -141,23 +135,22 @@ class SizePartitioner(Partitioner):
         reference_total: int | None = None,
         seed: int = 42,
     ) -> None:
-        super().__init__(seed=seed)
-        sizes = [_check_count("every size", s) for s in sizes]
+        sizes = [check_int("every size", s, example=100) for s in sizes]
         if not sizes:
-            raise ValueError("sizes must name at least one client size.")
+            raise ValueError("sizes must name at least one client size, e.g. sizes=[100, 200].")
         if scale_to is not None:
             total = (
                 sum(sizes)
                 if reference_total is None
-                else _check_count("reference_total", reference_total)
+                else check_int("reference_total", reference_total, example=60000)
             )
             if sum(sizes) > total:
                 raise ValueError(
                     f"The sizes add up to {sum(sizes)}, more than reference_total={total}."
                 )
-            factor = _check_count("scale_to", scale_to) / total
+            factor = check_int("scale_to", scale_to, example=6000) / total
             sizes = [max(1, int(s * factor)) for s in sizes]
-        self.sizes = sizes
+        super().__init__(seed=seed, sizes=sizes)
 
     @property
     def num_partitions(self) -> int:
@@ -185,13 +178,14 @@ class FractionPartitioner(Partitioner):
     """
 
     def __init__(self, fractions: Sequence[float], *, seed: int = 42) -> None:
-        super().__init__(seed=seed)
         fractions = [float(f) for f in fractions]
         if not fractions or min(fractions) <= 0:
-            raise ValueError("fractions must be a non-empty list of positive numbers.")
+            raise ValueError(
+                "fractions must be a non-empty list of positive numbers, e.g. [0.25, 0.25, 0.5]."
+            )
         if abs(sum(fractions) - 1.0) > 1e-6:
             raise ValueError(f"fractions must sum to 1, but they sum to {sum(fractions):.6g}.")
-        self.fractions = fractions
+        super().__init__(seed=seed, fractions=fractions)
 
     @property
     def num_partitions(self) -> int:
@@ -228,13 +222,13 @@ class ClassPartitioner(Partitioner):
     """
 
     def __init__(self, num_partitions: int, classes_per_partition: int, *, seed: int = 42) -> None:
-        super().__init__(seed=seed)
-        self._num = _check_count("num_partitions", num_partitions)
-        self.classes_per_partition = _check_count("classes_per_partition", classes_per_partition)
-
-    @property
-    def num_partitions(self) -> int:
-        return self._num
+        super().__init__(
+            seed=seed,
+            num_partitions=check_int("num_partitions", num_partitions),
+            classes_per_partition=check_int(
+                "classes_per_partition", classes_per_partition, example=2
+            ),
+        )
 
     def _split(self, labels, rng):
         classes = np.unique(labels)
@@ -244,9 +238,9 @@ class ClassPartitioner(Partitioner):
                 f"classes_per_partition={k} but the labels hold only {len(classes)} classes."
             )
         order = rng.permutation(classes)
-        dealt = [order[(np.arange(k) + i * k) % len(classes)] for i in range(self._num)]
+        dealt = [order[(np.arange(k) + i * k) % len(classes)] for i in range(self.num_partitions)]
         holders = {c: [i for i, cs in enumerate(dealt) if c in cs] for c in classes}
-        parts: list[list[np.ndarray]] = [[] for _ in range(self._num)]
+        parts: list[list[np.ndarray]] = [[] for _ in range(self.num_partitions)]
         for c, owners in holders.items():
             if not owners:
                 continue
@@ -280,28 +274,25 @@ class DirichletPartitioner(Partitioner):
     def __init__(
         self, num_partitions: int, alpha: float, *, min_partition_size: int = 1, seed: int = 42
     ) -> None:
-        super().__init__(seed=seed)
-        self._num = _check_count("num_partitions", num_partitions)
-        if not np.isfinite(alpha) or alpha <= 0:
-            raise ValueError(f"alpha must be a positive number, not {alpha!r}.")
-        self.alpha = float(alpha)
-        self.min_partition_size = int(min_partition_size)
-
-    @property
-    def num_partitions(self) -> int:
-        return self._num
+        super().__init__(
+            seed=seed,
+            num_partitions=check_int("num_partitions", num_partitions),
+            alpha=check_number("alpha", alpha, positive=True, example=0.5),
+            min_partition_size=check_int("min_partition_size", min_partition_size, minimum=0),
+        )
 
     def _split(self, labels, rng):
-        if self._num * self.min_partition_size > len(labels):
+        num = self.num_partitions
+        if num * self.min_partition_size > len(labels):
             raise ValueError(
-                f"{len(labels)} samples cannot give {self._num} clients "
+                f"{len(labels)} samples cannot give {num} clients "
                 f"{self.min_partition_size} each; lower min_partition_size."
             )
         for _ in range(100):
-            parts: list[list[np.ndarray]] = [[] for _ in range(self._num)]
+            parts: list[list[np.ndarray]] = [[] for _ in range(num)]
             for c in np.unique(labels):
                 idx = rng.permutation(np.flatnonzero(labels == c))
-                shares = rng.dirichlet(np.full(self._num, self.alpha))
+                shares = rng.dirichlet(np.full(num, self.alpha))
                 cuts = (np.cumsum(shares)[:-1] * len(idx)).astype(int)
                 for client, piece in enumerate(np.split(idx, cuts)):
                     parts[client].append(piece)
@@ -333,15 +324,16 @@ class ClassSharePartitioner(Partitioner):
     >>> labels = np.array([0] * 20 + [1] * 80)
     >>> part = ClassSharePartitioner.with_sizes(labels, sizes=[0.25, 0.5, 0.25],
     ...                                         minority=0, minority_shares=[0.8, 0.1, 0.1])
-    >>> [len(p) for p in part.split(labels)], [int((labels[p] == 0).sum()) for p in part.split(labels)]
+    >>> parts = part.split(labels)
+    >>> [len(p) for p in parts], [int((labels[p] == 0).sum()) for p in parts]
     ([25, 50, 25], [16, 2, 2])
     """
 
     def __init__(self, shares, *, seed: int = 42) -> None:
-        super().__init__(seed=seed)
         if not shares:
             raise ValueError(
-                "shares must map every class to its shares per client, e.g. {0: [.8, .2], 1: [.4, .6]}."
+                "shares must map every class to its shares per client, "
+                "e.g. {0: [.8, .2], 1: [.4, .6]}."
             )
         lengths = {len(s) for s in shares.values()}
         if len(lengths) != 1:
@@ -354,14 +346,15 @@ class ClassSharePartitioner(Partitioner):
                 raise ValueError(
                     f"The shares of class {c} must be >= 0 and sum to 1, got {list(s)}."
                 )
-        self.shares = {int(c): [float(x) for x in s] for c, s in shares.items()}
-        self._num = lengths.pop()
+        super().__init__(
+            seed=seed, shares={int(c): [float(x) for x in s] for c, s in shares.items()}
+        )
 
     @classmethod
     def with_sizes(
         cls, labels, *, sizes, minority, minority_shares, seed: int = 42
     ) -> "ClassSharePartitioner":
-        """Binary labels: client sizes ``sizes`` with ``minority_shares`` of the minority class each.
+        """Binary labels: client sizes ``sizes``, each with its ``minority_shares`` of the minority.
 
         The majority class's shares follow from the sizes; a ValueError says when the sizes
         and minority shares cannot both hold.
@@ -382,13 +375,13 @@ class ClassSharePartitioner(Partitioner):
 
     @property
     def num_partitions(self) -> int:
-        return self._num
+        return len(next(iter(self.shares.values())))
 
     def _split(self, labels, rng):
         missing = set(np.unique(labels).tolist()) - set(self.shares)
         if missing:
             raise ValueError(f"No shares given for class(es) {sorted(missing)}.")
-        parts: list[list[np.ndarray]] = [[] for _ in range(self._num)]
+        parts: list[list[np.ndarray]] = [[] for _ in range(self.num_partitions)]
         for c, shares in self.shares.items():
             idx = rng.permutation(np.flatnonzero(labels == c))
             exact = np.array(shares) * len(idx)

@@ -35,10 +35,8 @@ and *all* 7,850 weights and biases are averaged.
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from math import gcd
 
@@ -55,10 +53,10 @@ __all__ = [
     "PRIDE_SIZES",
     "PRIDE_TEST_SLICES",
     "PRIDE_TRAIN_SLICES",
+    "EvaluationSet",
     "PrideNotebookRun",
-    "Stopwatch",
-    "accuracy_standard_error",
     "paired_difference",
+    "assemble_model",
     "decrypt_vector",
     "encrypt_vector",
     "mean",
@@ -100,7 +98,9 @@ def train_logistic_regression(
     seed: int = 0,
     threads: int | None = 1,
 ) -> LogisticRegression:
-    """Fit an L2 logistic regression with lbfgs, by default as PriDe's code does (one-vs-rest, 100 iterations).
+    """Fit an L2 logistic regression with lbfgs, by default as PriDe's code does.
+
+    PriDe's defaults: one-vs-rest, 100 iterations.
 
     Parameters
     ----------
@@ -184,6 +184,84 @@ def model_from_vector(vector, classes) -> LogisticRegression:
     return model
 
 
+@dataclass
+class EvaluationSet:
+    """Test images and labels that score models given as :func:`model_to_vector` vectors.
+
+    Chapter 3 scores every model it builds, plaintext, decrypted or recovered, as a vector of
+    weights and biases; this holds the test set once so each score is one call.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, shape (n, d)
+        Test images, flattened, in the pixel scale the models were trained on.
+    labels : numpy.ndarray, shape (n,)
+        Their labels.
+    classes : array_like, shape (k,)
+        Class labels in the order of the models' rows (``model.classes_``).
+
+    Examples
+    --------
+    >>> images, labels = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1])
+    >>> test = EvaluationSet(images, labels, classes=[0, 1])
+    >>> vector = np.array([1.0, -1.0, -1.0, 1.0, 0.0, 0.0])  # weights of 2 classes, then biases
+    >>> test.correct(vector).tolist(), test.accuracy(vector), test.accuracy(vector, slice(1))
+    ([True, True], 100.0, 100.0)
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: Sequence
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise ValueError(
+                f"Got {len(self.images)} images and {len(self.labels)} labels; pass one label "
+                "per test image."
+            )
+
+    def correct(self, vector) -> np.ndarray:
+        """Whether the model with this vector classifies each test image correctly."""
+        return model_from_vector(vector, self.classes).predict(self.images) == self.labels
+
+    def accuracy(self, vector, rows=slice(None)) -> float:
+        """Test accuracy (%) of the model with this vector, on the selected ``rows`` only."""
+        model = model_from_vector(vector, self.classes)
+        return 100 * float(np.mean(model.predict(self.images[rows]) == self.labels[rows]))
+
+
+def assemble_model(packed_values, sample_index, phe_values) -> np.ndarray:
+    """A full model vector: the packed scheme's decryption with ``phe``'s values on the sample.
+
+    Chapter 3 aggregates a seeded sample of the parameters with per-element ``phe`` and all of
+    them with :class:`fl_course.secure.PackedPaillier`; the model it scores takes ``phe``'s
+    result wherever there is one.
+
+    Parameters
+    ----------
+    packed_values : array_like of float, shape (p,)
+        The decrypted packed aggregate, every parameter.
+    sample_index : array_like of int, shape (m,)
+        Positions of the parameters aggregated with ``phe``.
+    phe_values : array_like of float, shape (m,)
+        ``phe``'s decrypted aggregate at those positions.
+
+    Examples
+    --------
+    >>> assemble_model([1.0, 2.0, 3.0], [0, 2], [10.0, 30.0]).tolist()
+    [10.0, 2.0, 30.0]
+    """
+    model = np.array(packed_values, dtype=np.float64)
+    index, values = np.asarray(sample_index), np.asarray(phe_values, dtype=np.float64)
+    if index.shape != values.shape:
+        raise ValueError(
+            f"{index.size} sample positions but {values.size} phe values; pass one value per "
+            "sampled position."
+        )
+    model[index] = values
+    return model
+
+
 def encrypt_vector(
     public_key, values, *, precision: float | None = None, progress: bool = True
 ) -> np.ndarray:
@@ -260,7 +338,7 @@ def _same_key(arrays: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
 
 
 def pairwise_sum(encrypted_cloud, party_values) -> np.ndarray:
-    r"""Party ``k``'s step: :math:`\mathrm{Enc}(w_0) + w_k`, adding its plaintext model homomorphically.
+    r"""Party ``k``'s step: :math:`\mathrm{Enc}(w_0) + w_k`, adding its plaintext model under Enc.
 
     Paillier is additively homomorphic, :math:`\mathrm{Enc}(a)\,\mathrm{Enc}(b) =
     \mathrm{Enc}(a+b) \bmod n^2` (Paillier 1999); phe encodes ``party_values`` and
@@ -272,8 +350,8 @@ def pairwise_sum(encrypted_cloud, party_values) -> np.ndarray:
     party_values = np.asarray(party_values, dtype=np.float64).ravel()
     if party_values.size != encrypted_cloud.size:
         raise ValueError(
-            f"The party's model has {party_values.size} values but the cloud's has {encrypted_cloud.size}; "
-            "both must come from the same architecture."
+            f"The party's model has {party_values.size} values but the cloud's has "
+            f"{encrypted_cloud.size}; both must come from the same architecture."
         )
     return encrypted_cloud + party_values
 
@@ -301,13 +379,13 @@ def pride_average(encrypted_pairwise_sums: Sequence) -> np.ndarray:
 
 
 def mean(encrypted_models: Sequence) -> np.ndarray:
-    r"""Uniform mean :math:`\frac{1}{K}\sum_k \mathrm{Enc}(w_k)` of models each party encrypted itself."""
+    r"""Uniform mean :math:`\frac{1}{K}\sum_k \mathrm{Enc}(w_k)` of models each party encrypted."""
     models = _same_key(encrypted_models, "encrypted models")
     return sum(models[1:], models[0]) / len(models)
 
 
 def weighted_average(encrypted_models: Sequence, weights: Sequence[int]) -> np.ndarray:
-    r"""FedAvg's weighting :math:`\sum_k \frac{n_k}{n}\,\mathrm{Enc}(w_k)` (McMahan et al. 2017, Alg. 1).
+    r"""FedAvg's weighting :math:`\sum_k \frac{n_k}{n}\,\mathrm{Enc}(w_k)` (McMahan et al., Alg. 1).
 
     Each ciphertext is raised to the integer :math:`n_k` (exact), the products are summed and
     the sum is multiplied by the float :math:`1/n` once, which rounds only at float64 precision.
@@ -323,14 +401,15 @@ def weighted_average(encrypted_models: Sequence, weights: Sequence[int]) -> np.n
         isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1 for w in weights
     ):
         raise ValueError(
-            f"Give one positive integer weight (a sample count) per model: {len(models)} models, weights {list(weights)}."
+            f"Give one positive integer weight (a sample count) per model: {len(models)} models, "
+            f"weights {list(weights)}."
         )
     total = sum(int(w) * m for w, m in zip(weights, models))
     return total * (1.0 / sum(int(w) for w in weights))
 
 
 def recover_party_model(pairwise_average_plain, cloud_values) -> np.ndarray:
-    r"""The leak: from a *decrypted* pairwise average the cloud computes :math:`w_k = 2\bar w - w_0`.
+    r"""The leak: from a *decrypted* pairwise average the cloud gets :math:`w_k = 2\bar w - w_0`.
 
     Parameters
     ----------
@@ -354,7 +433,7 @@ def recover_party_model(pairwise_average_plain, cloud_values) -> np.ndarray:
 
 
 def smallest_integer_weights(sizes: Sequence[int]) -> list[int]:
-    """FedAvg's integer weights divided by their greatest common divisor: the same mean, less headroom.
+    """FedAvg's integer weights over their greatest common divisor: the same mean, less headroom.
 
     ``n_k / n`` does not change when every ``n_k`` is divided by the same integer, and a
     packed slot needs one bit per doubling of the total weight, so this keeps slots narrow.
@@ -497,22 +576,6 @@ def replay_pride_notebook(
     )
 
 
-def accuracy_standard_error(accuracy_percent: float, images: int) -> float:
-    """Binomial standard error, in points, of an accuracy measured on ``images`` test images.
-
-    Examples
-    --------
-    >>> round(accuracy_standard_error(93.0, 200), 2)   # PriDe's six-party score, 186/200
-    1.8
-    """
-    if images < 1 or not 0 <= accuracy_percent <= 100:
-        raise ValueError(
-            f"Need an accuracy in [0, 100] and at least one image, got {accuracy_percent}, {images}."
-        )
-    p = accuracy_percent / 100
-    return 100 * float(np.sqrt(p * (1 - p) / images))
-
-
 def paired_difference(correct_a, correct_b) -> tuple[float, float]:
     """Accuracy of model A minus model B on the same test images, and its standard error (points).
 
@@ -531,35 +594,8 @@ def paired_difference(correct_a, correct_b) -> tuple[float, float]:
     a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size < 2:
         raise ValueError(
-            f"Need two equal 1-D arrays of per-image correctness, got shapes {a.shape} and {b.shape}."
+            f"Need two equal 1-D arrays of per-image correctness, got shapes {a.shape} and "
+            f"{b.shape}."
         )
     d = a - b
     return 100 * float(d.mean()), 100 * float(d.std(ddof=1) / np.sqrt(d.size))
-
-
-class Stopwatch:
-    """Named wall-clock timings of a lab's steps, collected with ``with stopwatch("step"):``.
-
-    Examples
-    --------
-    >>> stopwatch = Stopwatch()
-    >>> with stopwatch("sleep"):
-    ...     time.sleep(0.01)
-    >>> stopwatch.seconds["sleep"] >= 0.01
-    True
-    """
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, step: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
-
-    def table(self) -> pd.DataFrame:
-        """The timings as a one-column table, in the order they were taken."""
-        return pd.Series(self.seconds, name="seconds").round(2).to_frame()

@@ -37,6 +37,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fl_course.paths import results_dir
@@ -46,8 +47,12 @@ __all__ = [
     "load_results",
     "verdict",
     "gap_tolerance",
+    "accuracy_standard_error",
+    "binomial_tolerance",
     "scoreboard_tables",
     "missing_labs",
+    "chapter_labs",
+    "chapter_titles",
     "VERDICTS",
 ]
 
@@ -99,6 +104,52 @@ def gap_tolerance(tolerance: float, paper: float) -> float:
     (0.635, 1.0)
     """
     return min(float(tolerance), abs(float(paper)) / 2)
+
+
+def accuracy_standard_error(accuracy_percent: float, images: int) -> float:
+    """Binomial standard error, in points, of an accuracy measured on ``images`` test images.
+
+    Examples
+    --------
+    >>> round(accuracy_standard_error(93.0, 200), 2)  # PriDe's six-party score, 186/200
+    1.8
+    """
+    if images < 1 or not 0 <= accuracy_percent <= 100:
+        raise ValueError(
+            f"Need an accuracy in [0, 100] and at least one image, got {accuracy_percent}, "
+            f"{images}."
+        )
+    p = accuracy_percent / 100
+    return 100 * float(np.sqrt(p * (1 - p) / images))
+
+
+def binomial_tolerance(
+    ours_percent: float, ours_images: int, paper_percent: float, paper_images: int
+) -> float:
+    """Two standard errors of the difference between two test-set accuracies, in points.
+
+    The tolerance chapter 3 judges an accuracy (or a gap of two accuracies) with: two
+    :func:`accuracy_standard_error` of independent test sets, added in quadrature. A
+    difference smaller than this is what a test set of these sizes produces by chance.
+
+    Parameters
+    ----------
+    ours_percent, paper_percent : float
+        The two accuracies (%).
+    ours_images, paper_images : int
+        The test-set sizes they were measured on.
+
+    Examples
+    --------
+    >>> round(binomial_tolerance(93.0, 200, 91.75, 10_000), 2)  # PriDe: 200 vs 10,000 images
+    3.65
+    """
+    return 2 * float(
+        np.hypot(
+            accuracy_standard_error(ours_percent, ours_images),
+            accuracy_standard_error(paper_percent, paper_images),
+        )
+    )
 
 
 def verdict(ours, paper, *, tolerance, kind: str = "value", noise: float | None = None) -> str:
@@ -301,7 +352,10 @@ def scoreboard_tables(results: pd.DataFrame, titles: dict[str, str] | None = Non
                 [
                     {
                         "selector": "caption",
-                        "props": "caption-side: top; text-align: left; font-weight: bold; padding: 0.5em 0",
+                        "props": (
+                            "caption-side: top; text-align: left; font-weight: bold; "
+                            "padding: 0.5em 0"
+                        ),
                     },
                     {
                         "selector": "th, td",
@@ -315,6 +369,26 @@ def scoreboard_tables(results: pd.DataFrame, titles: dict[str, str] | None = Non
             )
         )
     return tables
+
+
+def chapter_labs(notebook_dir: Path) -> list[Path]:
+    """The chapter labs (``chN_*.ipynb``) in a folder, in file-name order."""
+    return sorted(
+        path for path in Path(notebook_dir).glob("ch*.ipynb") if re.match(r"ch\d+_", path.name)
+    )
+
+
+def chapter_titles(book_dir: Path) -> dict[str, str | None]:
+    """Chapter (``"ch3"``) -> the first ``# `` heading of its page ``chN_*.md`` in ``book_dir``.
+
+    The scoreboard titles each chapter's table with it; a page without a heading maps to None.
+    """
+    titles = {}
+    for page in sorted(Path(book_dir).glob("ch*_*.md")):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        heading = next((line[2:].strip() for line in lines if line.startswith("# ")), None)
+        titles[page.name.split("_")[0]] = heading
+    return titles
 
 
 def missing_labs(labs: list[Path], results: pd.DataFrame) -> list[str]:

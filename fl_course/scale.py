@@ -9,7 +9,8 @@ CI's sizes. A lab reads its sizes once at the top::
     S.images, S.iterations
 
 Each chapter's two settings live in :data:`SCALES` below, so a test can check that the
-switch changes every lab and a reader sees both sizes side by side.
+switch changes every lab and a reader sees both sizes side by side. Labs time their heavy
+steps with one :class:`Stopwatch` and print the table at the end.
 
 Examples
 --------
@@ -20,11 +21,14 @@ True
 from __future__ import annotations
 
 import os
+import time
+from contextlib import contextmanager
 from types import SimpleNamespace
 
+import pandas as pd
 import torch
 
-__all__ = ["SCALES", "current_scale", "lab_settings", "device"]
+__all__ = ["SCALES", "Stopwatch", "current_scale", "lab_settings", "device"]
 
 SCALE_NAMES = ("ci", "paper")
 
@@ -138,7 +142,8 @@ SCALES: dict[str, dict[str, dict]] = {
     },
     "ch6": {
         # CI: 3 victims, short attacks, a shared warm start on 2,000 disjoint "public" images, then
-        # 2 defended rounds (2,000 images, 5 Dirichlet(0.5) clients, 2 local epochs), 2 FedAvg seeds.
+        # 2 defended rounds (2,000 images, 5 Dirichlet(0.5) clients, 2 local epochs), 2 FedAvg
+        # seeds.
         "ci": {
             "victims": 3,
             "ig_iterations": 150,
@@ -232,3 +237,41 @@ def device() -> torch.device:
     if current_scale() == "paper" and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+class Stopwatch:
+    """Wall-clock seconds of a lab's named steps, taken with ``with stopwatch("step"):``.
+
+    A step timed twice adds up. :meth:`elapsed` gives the seconds since the stopwatch was
+    made, so a lab that makes one at its top can print its own running time.
+
+    Examples
+    --------
+    >>> stopwatch = Stopwatch()
+    >>> with stopwatch("sleep"):
+    ...     time.sleep(0.01)
+    >>> stopwatch.seconds["sleep"] >= 0.01
+    True
+    >>> stopwatch.elapsed() >= stopwatch.seconds["sleep"]
+    True
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def __call__(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
+
+    def elapsed(self) -> float:
+        """Seconds since this stopwatch was made."""
+        return time.perf_counter() - self._start
+
+    def table(self) -> pd.DataFrame:
+        """The timings as a one-column table, in the order they were taken."""
+        return pd.Series(self.seconds, name="seconds").round(2).to_frame()

@@ -180,7 +180,7 @@ def test_federated_standardize_errors_and_constant_features():
     assert scaled["x"]["c"].tolist() == [0.0, 0.0, 0.0]
 
 
-# --------------------------------------------------------------------------- label skew and the study
+# ----------------------------------------------------------------------- label skew and the study
 def test_class_share_partitioner_keeps_sizes_and_skews_labels():
     labels = np.array([0] * 200 + [1] * 800)
     part = ClassSharePartitioner.with_sizes(
@@ -257,3 +257,49 @@ def test_bootstrap_class_report_spread():
     )
     with pytest.raises(ValueError, match="resamples"):
         credit.bootstrap_class_report(y, s, n=1)
+
+
+def test_fit_homolr_trains_the_banks_it_is_given():
+    df = _loans(400, bad=0.3)
+    banks = {"p": df.iloc[:200], "q": df.iloc[200:]}
+    settings = dict(epochs=3, learning_rate=0.05, alpha=0.0)
+    model = credit.fit_homolr(banks, settings, seed=0)
+    again = credit.fit_homolr(banks, settings, seed=0)
+    alone = credit.fit_homolr({"p": banks["p"]}, settings, seed=0)
+    vector = credit.parameter_vector(model)
+    assert vector.shape == (df.shape[1],)  # one weight per feature, then the intercept
+    assert np.array_equal(vector, credit.parameter_vector(again))
+    assert not np.array_equal(vector, credit.parameter_vector(alone))
+
+
+def test_federation_gains_per_seed_and_their_effect():
+    df = _loans(600, bad=0.3)
+    train, test = credit.stratified_split(df, seed=0)
+    gains = credit.federation_gains(
+        train,
+        test,
+        [0.2, 0.6, 0.2],
+        homolr=dict(epochs=3, learning_rate=0.05, alpha=0.0),
+        seeds=[0, 1],
+        parties=["a", "b", "c"],
+    )
+    assert list(gains.index) == [0, 1]
+    assert list(gains.columns) == ["over best bank", "over smallest bank"]
+    # the smallest bank is never better than the best one, so the gain over it is larger
+    assert (gains["over smallest bank"] >= gains["over best bank"]).all()
+    stats = credit.mean_effects(gains, z=2.0, subject="federation")
+    assert list(stats.columns) == ["mean", "se", "effect"]
+    with pytest.raises(ValueError, match="one share per party"):
+        credit.federation_gains(
+            train, test, [0.5, 0.5], homolr={}, seeds=[0], parties=["a", "b", "c"]
+        )
+
+
+@pytest.mark.parametrize(
+    ("gaps", "effect"),
+    [([0.02, 0.03, 0.025], "federation better"), ([-0.02, -0.03, -0.025], "federation worse")],
+)
+def test_mean_effects_names_the_direction(gaps, effect):
+    stats = credit.mean_effects(pd.DataFrame({"gain": gaps}), z=2.0, subject="federation")
+    assert stats.loc["gain", "effect"] == effect
+    assert stats.loc["gain", "mean"] == pytest.approx(np.mean(gaps))

@@ -1,4 +1,4 @@
-"""Formal DP (issue 16): the accountant against closed forms, DP-SGD's clipping and noise, the ledger."""
+"""Formal DP (issue 16): the accountant against closed forms, DP-SGD clipping and noise, ledger."""
 
 import math
 

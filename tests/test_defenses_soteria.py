@@ -62,7 +62,7 @@ def test_bad_settings_raise(kwargs, error):
 
 
 def test_cached_ratios_give_the_same_update_as_a_fresh_defense():
-    """Soteria reuses each example's ratios while the weights stay the same; results must not change."""
+    """Soteria reuses each example's ratios while the weights stay; results must not change."""
     model = LeNetZhu(seed=0)
     x, y = torch.rand(6, 1, 28, 28), torch.tensor([0, 1, 2, 3, 4, 5])
     names = [n for n, _ in model.named_parameters()]

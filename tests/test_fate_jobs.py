@@ -134,6 +134,11 @@ def test_scores_select_and_order_rows():
     assert result.scores()["predict_score"].tolist() == [0.1, 0.8, 0.9]
     assert result.scores("train_set")["predict_score"].tolist() == [0.7]
     assert result.summary()["job_id"] == "j"
+    assert result.test_scores([0, 1, 1]).tolist() == [0.1, 0.8, 0.9]
+    with pytest.raises(ValueError, match="do not line up with the 3 test labels"):
+        result.test_scores([1, 1, 0])
+    with pytest.raises(ValueError, match="3 test predictions"):
+        result.test_scores([0, 1])
 
 
 def test_run_pipeline_rejects_bad_timeout():
@@ -155,7 +160,6 @@ def _closed_port() -> int:
 def service_down(tmp_path, monkeypatch):
     """Point the helpers at a real closed port (through up's state file in a scratch FATE home)."""
     import json
-
 
     home = tmp_path / "fate"
     home.mkdir()

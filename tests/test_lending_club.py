@@ -154,7 +154,7 @@ THESIS_ORDER = [
 
 
 def test_raw_sample_cleaning():
-    """The real LoanStats3a sample: 39,786 loans, 16 columns, raw text formats, the thesis' order."""
+    """The real LoanStats3a sample: 39,786 loans, 16 columns, raw text formats, thesis order."""
     clean, report = lc.load_lending_club(_raw_sample(), report=True)
     assert report["step"].tolist() == THESIS_ORDER
     assert report.iloc[0]["rows"] == 39_786 and report.iloc[0]["columns"] == 16

@@ -70,18 +70,18 @@ def test_dirichlet_small_alpha_is_more_skewed():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: IidPartitioner(0), "positive whole number"),
+        (lambda: IidPartitioner(0), "positive integer"),
         (lambda: SizePartitioner([]), "at least one"),
-        (lambda: SizePartitioner([5, -1]), "positive whole number"),
+        (lambda: SizePartitioner([5, -1]), "positive integer"),
         (
             lambda: SizePartitioner([10, 10], scale_to=5, reference_total=15),
             "more than reference_total",
         ),
         (lambda: FractionPartitioner([0.5, 0.4]), "sum to 1"),
         (lambda: FractionPartitioner([1.2, -0.2]), "positive"),
-        (lambda: ClassPartitioner(3, 0), "positive whole number"),
-        (lambda: DirichletPartitioner(3, 0.0), "alpha must be a positive"),
-        (lambda: DirichletPartitioner(3, -1), "alpha must be a positive"),
+        (lambda: ClassPartitioner(3, 0), "positive integer"),
+        (lambda: DirichletPartitioner(3, 0.0), "alpha must be positive"),
+        (lambda: DirichletPartitioner(3, -1), "alpha must be positive"),
     ],
 )
 def test_impossible_settings_are_refused(make, message):

@@ -141,19 +141,32 @@ def test_statistics_helpers():
     assert pride.smallest_integer_weights([160, 4000, 400, 160, 1600, 40]) == [4, 100, 10, 4, 40, 1]
     with pytest.raises(ValueError):
         pride.smallest_integer_weights([3, 0])
-    assert abs(pride.accuracy_standard_error(50.0, 100) - 5.0) < 1e-12
     d, se = pride.paired_difference([1, 1, 0, 1], [1, 0, 0, 0])
     assert d == 50.0 and se > 0
     with pytest.raises(ValueError):
         pride.paired_difference([1, 0], [1])
 
 
-def test_stopwatch_adds_up_repeated_steps():
-    watch = pride.Stopwatch()
-    for _ in range(2):
-        with watch("step"):
-            pass
-    assert list(watch.table().index) == ["step"] and watch.seconds["step"] >= 0
+def test_evaluation_set_scores_a_vector_like_its_model():
+    rng = np.random.default_rng(0)
+    images, labels = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    vector = rng.normal(size=3 * 5 + 3)
+    test = pride.EvaluationSet(images, labels, classes=[0, 1, 2])
+    predicted = pride.model_from_vector(vector, [0, 1, 2]).predict(images)
+    assert np.array_equal(test.correct(vector), predicted == labels)
+    assert test.accuracy(vector) == 100 * np.mean(predicted == labels)
+    assert test.accuracy(vector, slice(10)) == 100 * np.mean(predicted[:10] == labels[:10])
+    with pytest.raises(ValueError, match="one label per test image"):
+        pride.EvaluationSet(images, labels[:-1], classes=[0, 1, 2])
+
+
+def test_assemble_model_overwrites_the_sample_only():
+    packed = np.arange(6, dtype=float)
+    model = pride.assemble_model(packed, [1, 4], [10.0, 40.0])
+    assert model.tolist() == [0.0, 10.0, 2.0, 3.0, 40.0, 5.0]
+    assert packed.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # the input is left alone
+    with pytest.raises(ValueError, match="one value per sampled position"):
+        pride.assemble_model(packed, [1, 4], [10.0])
 
 
 @pytest.mark.parametrize(

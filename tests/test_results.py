@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from fl_course.paths import results_dir
-from fl_course.results import load_results, missing_labs, record, scoreboard_tables, verdict
+from fl_course.results import (
+    accuracy_standard_error,
+    binomial_tolerance,
+    chapter_labs,
+    chapter_titles,
+    load_results,
+    missing_labs,
+    record,
+    scoreboard_tables,
+    verdict,
+)
 
 
 def test_record_and_load_round_trip():
@@ -102,3 +112,29 @@ def test_a_gap_is_never_judged_with_a_tolerance_as_large_as_itself():
         "ch6", "drop", ours=0.2, paper=1.27, source="Table II", tolerance=2.0, kind="gap", noise=0.5
     )  # inside the noise: its sign says nothing
     assert entry["tolerance"] == 0.635 and entry["verdict"] == "not reproduced"
+
+
+def test_binomial_tolerance_adds_two_standard_errors_in_quadrature():
+    assert abs(accuracy_standard_error(50.0, 100) - 5.0) < 1e-12
+    assert abs(binomial_tolerance(50.0, 100, 50.0, 100) - 2 * np.hypot(5.0, 5.0)) < 1e-12
+    # a larger paper test set only shrinks the tolerance toward our own two standard errors
+    assert (
+        10.0
+        < binomial_tolerance(50.0, 100, 50.0, 10_000)
+        < binomial_tolerance(50.0, 100, 50.0, 100)
+    )
+
+
+@pytest.mark.parametrize(("accuracy", "images"), [(101.0, 100), (-1.0, 100), (50.0, 0)])
+def test_accuracy_standard_error_refuses_impossible_inputs(accuracy, images):
+    with pytest.raises(ValueError, match="at least one image"):
+        accuracy_standard_error(accuracy, images)
+
+
+def test_chapter_labs_and_titles_are_read_from_the_files(tmp_path):
+    for name in ["ch2_credit.ipynb", "ch10_later.ipynb", "scoreboard.ipynb", "chapter_x.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in chapter_labs(tmp_path)] == ["ch10_later.ipynb", "ch2_credit.ipynb"]
+    (tmp_path / "ch2_credit.md").write_text("(label)=\n# Credit risk with FATE\n\n## Data\n")
+    (tmp_path / "ch3_empty.md").write_text("no heading here\n")
+    assert chapter_titles(tmp_path) == {"ch2": "Credit risk with FATE", "ch3": None}

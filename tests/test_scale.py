@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fl_course.scale import SCALES, current_scale, lab_settings
+from fl_course.scale import SCALES, Stopwatch, current_scale, lab_settings
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LABS = sorted(p for p in NOTEBOOKS.glob("ch*_*.ipynb"))
@@ -36,3 +36,20 @@ def test_switch_reads_the_environment(monkeypatch):
         current_scale()
     with pytest.raises(ValueError, match="No sizes for 'ch9'"):
         lab_settings("ch9", scale="ci")
+
+
+def test_stopwatch_adds_up_repeated_steps():
+    watch = Stopwatch()
+    for _ in range(2):
+        with watch("step"):
+            pass
+    assert list(watch.table().index) == ["step"] and watch.seconds["step"] >= 0
+    assert watch.elapsed() >= watch.seconds["step"]
+
+
+def test_stopwatch_times_a_step_that_raises():
+    watch = Stopwatch()
+    with pytest.raises(RuntimeError):
+        with watch("failing step"):
+            raise RuntimeError("boom")
+    assert watch.seconds["failing step"] >= 0

@@ -1,4 +1,7 @@
-"""What packed Paillier hides, from whom: fresh ciphertexts, the keyless link attack, the active aggregator."""
+"""What packed Paillier hides, from whom.
+
+Fresh ciphertexts, the keyless link attack, the active aggregator.
+"""
 
 import gmpy2
 import numpy as np
@@ -206,7 +209,10 @@ def test_tagged_json_round_trip_and_pool(tagged, keys, vectors):
 
 
 def test_resealed_weight_corrupts_an_unguarded_mean_but_not_a_checked_one(tagged, keys, vectors):
-    """A weight edited in transit (digest recomputed) silently skews an untagged mean; the KeyHolder refuses it."""
+    """A weight edited in transit (digest recomputed) silently skews an untagged mean.
+
+    The KeyHolder refuses it.
+    """
     from fl_course.secure.packed_paillier import EncryptedVector
 
     untagged = PackedPaillier(keys[0], max_weight=6, workers=1)

@@ -1,7 +1,8 @@
 """Gradient-inversion attacks on federated updates (chapter 4).
 
 CAFE's large-batch attack on vertical and horizontal FL (chapter 5) is
-:class:`~fl_course.attacks.cafe.Cafe`. The single-update attacks share :class:`~fl_course.attacks.base.Attack`:
+:class:`~fl_course.attacks.cafe.Cafe`. The single-update attacks share
+:class:`~fl_course.attacks.base.Attack`:
 ``attack.reconstruct(model, update, labels=..., data_shape=...)`` returns an
 :class:`~fl_course.attacks.base.AttackResult`. See :mod:`fl_course.attacks.base`
 for the interface and the victim-side helpers.

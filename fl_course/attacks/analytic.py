@@ -4,7 +4,8 @@ For a biased linear layer ``z = W x + b`` and one example, the chain rule gives
 ``∂L/∂W_i = (∂L/∂z_i) x`` and ``∂L/∂b_i = ∂L/∂z_i`` for every output unit ``i``.
 Hence, for any ``i`` with ``∂L/∂b_i ≠ 0``,
 
-.. math:: x = \\Big(\\frac{\\partial L}{\\partial W_i}\\Big)^{\\top} \\Big/ \\frac{\\partial L}{\\partial b_i},
+.. math:: x = \\Big(\\frac{\\partial L}{\\partial W_i}\\Big)^{\\top}
+          \\Big/ \\frac{\\partial L}{\\partial b_i},
 
 exactly, whatever comes after the layer (Prop. 3.1 of
 :cite:t:`geiping2020inverting`). We combine all rows by least squares,
@@ -67,7 +68,8 @@ def recover_linear_input(
         or weight_gradient.shape[0] != bias_gradient.shape[0]
     ):
         raise ValueError(
-            "Pass the [out, in] weight gradient and the [out] bias gradient of the same linear layer."
+            "Pass the [out, in] weight gradient and the [out] bias gradient of the same linear "
+            "layer."
         )
     gw, gb = weight_gradient.double(), bias_gradient.double()
     denom = float((gb * gb).sum())
@@ -110,10 +112,9 @@ class AnalyticAttack(Attack):
     )
 
     def __init__(self, *, layer: str | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
         if layer is not None and not isinstance(layer, str):
             raise TypeError("layer must be the module name of an nn.Linear, e.g. 'layers.0'.")
-        self.layer = layer
+        super().__init__(layer=layer, **kwargs)
 
     def _find_layer(self, model: nn.Module) -> tuple[str, nn.Linear]:
         modules = dict(model.named_modules())
@@ -130,14 +131,16 @@ class AnalyticAttack(Attack):
     def _reconstruct(self, model, update, labels, data_shape, ground_truth) -> AttackResult:
         if update.num_images != 1:
             raise ValueError(
-                f"The analytic attack recovers a single input exactly; this update averages {update.num_images} "
-                "images, whose inputs mix in the weight gradient. Use InvertingGradients for batches."
+                "The analytic attack recovers a single input exactly; this update averages "
+                f"{update.num_images} images, whose inputs mix in the weight gradient. Use "
+                "InvertingGradients for batches."
             )
         name, layer = self._find_layer(model)
         if layer.in_features != math.prod(data_shape):
             raise ValueError(
-                f"Layer {name!r} takes {layer.in_features} features but an image of shape {data_shape} has "
-                f"{math.prod(data_shape)}; the analytic attack returns an image only for the first layer. "
+                f"Layer {name!r} takes {layer.in_features} features but an image of shape "
+                f"{data_shape} has {math.prod(data_shape)}; the analytic attack returns an image "
+                "only for the first layer. "
                 "Call recover_linear_input() to get the features entering a later layer."
             )
         gw = update.as_gradient(f"{name}.weight").to(layer.weight.device)

@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from fl_course import metrics
+from fl_course.checks import Configurable, check_seed
 from fl_course.federation.client import (
     LossFn,
     classification_loss,
@@ -122,7 +123,8 @@ def _check_update_tensors(tensors: Mapping[str, torch.Tensor]) -> dict[str, torc
     for name, value in tensors.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(
-                f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor."
+                f"Update entry {name!r} is a {type(value).__name__}; every value must be a "
+                "torch.Tensor."
             )
     return {k: v.detach() for k, v in tensors.items()}
 
@@ -263,7 +265,8 @@ def _as_observed(
     if isinstance(update, ObservedUpdate):
         if num_images is not None and num_images != update.num_images:
             raise ValueError(
-                f"num_images={num_images} contradicts the update, which says {update.num_images}; drop num_images."
+                f"num_images={num_images} contradicts the update, which says "
+                f"{update.num_images}; drop num_images."
             )
         return update
     return ObservedUpdate.gradient(update, num_images=num_images or 1)
@@ -403,7 +406,8 @@ def order_like(reconstruction: torch.Tensor, ground_truth: torch.Tensor) -> torc
     """Reorder a batch reconstruction to best match the ground truth (Hungarian, on MSE)."""
     if reconstruction.shape != ground_truth.shape:
         raise ValueError(
-            f"Reconstruction {list(reconstruction.shape)} and ground truth {list(ground_truth.shape)} differ in shape."
+            f"Reconstruction {list(reconstruction.shape)} and ground truth "
+            f"{list(ground_truth.shape)} differ in shape."
         )
     if reconstruction.shape[0] == 1:
         return reconstruction
@@ -415,7 +419,7 @@ def order_like(reconstruction: torch.Tensor, ground_truth: torch.Tensor) -> torc
 
 
 # --------------------------------------------------------------------------- attack base
-class Attack(ABC):
+class Attack(Configurable, ABC):
     """Base class of all attacks: settings in the constructor, one ``reconstruct`` call.
 
     Parameters
@@ -428,6 +432,10 @@ class Attack(ABC):
     progress : bool, default True
         Show a tqdm progress bar.
 
+    **validated
+        The subclass's validated settings; every setting is recorded once with
+        :meth:`fl_course.checks.Configurable.save_settings` and printed in ``repr``.
+
     Subclasses set the class attribute ``threat_model`` and implement
     ``_reconstruct(model, update, labels, data_shape, ground_truth)``.
     """
@@ -435,17 +443,16 @@ class Attack(ABC):
     threat_model: ThreatModel
 
     def __init__(
-        self, *, loss_fn: LossFn = classification_loss, seed: int = 0, progress: bool = True
+        self,
+        *,
+        loss_fn: LossFn = classification_loss,
+        seed: int = 0,
+        progress: bool = True,
+        **validated,
     ) -> None:
         if not callable(loss_fn):
             raise TypeError("loss_fn must be callable as loss_fn(logits, labels) -> scalar tensor.")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(
-                f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0."
-            )
-        self.loss_fn = loss_fn
-        self.seed = seed
-        self.progress = progress
+        self.save_settings(loss_fn=loss_fn, seed=check_seed(seed), progress=progress, **validated)
 
     def reconstruct(
         self,
@@ -490,7 +497,8 @@ class Attack(ABC):
         observed = _as_observed(update, num_images)
         if labels is not None and len(labels) != observed.num_images:
             raise ValueError(
-                f"Got {len(labels)} labels for an update of {observed.num_images} images; pass one label per image."
+                f"Got {len(labels)} labels for an update of {observed.num_images} images; pass "
+                "one label per image."
             )
         data_shape = tuple(int(d) for d in data_shape)
         if len(data_shape) != 3 or min(data_shape) < 1:
@@ -569,9 +577,10 @@ class Attack(ABC):
         error = num / den
         if not error <= rtol:
             raise ValueError(
-                f"The attacker's model of the client does not reproduce the observed update (relative error "
-                f"{error:.3g} > {rtol}). The client and the attacker must use the same loss (e.g. both mean "
-                "cross-entropy, not 0.5·CE on one side) and the same lr, local epochs and batch size."
+                "The attacker's model of the client does not reproduce the observed update "
+                f"(relative error {error:.3g} > {rtol}). The client and the attacker must use the "
+                "same loss (e.g. both mean cross-entropy, not 0.5·CE on one side) and the same lr, "
+                "local epochs and batch size."
             )
         return error
 

@@ -50,6 +50,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -57,6 +58,15 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from fl_course.attacks.optimization import cosine_distance, euclidean_distance, total_variation
+from fl_course.checks import (
+    Configurable,
+    check_choice,
+    check_int,
+    check_number,
+    check_probability,
+    check_seed,
+)
 from fl_course.federation import IndexedFedSGD, ServerIndexedFederation, VerticalFL
 from fl_course.metrics import psnr, psnr_cafe, ssim, trivial_guesses
 
@@ -64,13 +74,9 @@ __all__ = [
     "Cafe",
     "VARIANTS",
     "IndexedAdam",
-    "fc_input_from_gradients",
     "OutputGradientRecovery",
     "recover_fc_inputs_step",
-    "total_variation",
     "thresholded_tv",
-    "gradient_distance",
-    "per_image_psnr",
     "mnist_setting",
     "dlg_baseline",
     "leakage_summary",
@@ -87,46 +93,6 @@ VARIANTS: dict[str, dict] = {
 """Learning-rate settings of CAFE's data step: ``Cafe(setting, **VARIANTS["fast"])``."""
 
 SCHEDULES = ("constant", "cosine")
-
-
-def fc_input_from_gradients(grad_weight: torch.Tensor, grad_bias: torch.Tensor) -> torch.Tensor:
-    """Input of a fully connected layer from its gradients, for a single sample.
-
-    For one sample ``∇W = ∇b · hᵀ`` (Proposition 3.1 of :cite:t:`geiping2020inverting`), so
-    every row ``i`` with ``∇b_i ≠ 0`` gives ``h = ∇W_i / ∇b_i``. We use all rows at once,
-    ``h = ∇Wᵀ∇b / ‖∇b‖²``, which is exact for one sample and the least-squares answer otherwise.
-
-    Parameters
-    ----------
-    grad_weight : torch.Tensor
-        ``[out, in]`` weight gradient.
-    grad_bias : torch.Tensor
-        ``[out]`` bias gradient.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[in]`` recovered input.
-
-    Examples
-    --------
-    >>> import torch
-    >>> layer, x = torch.nn.Linear(3, 2), torch.tensor([[1.0, -2.0, 0.5]])
-    >>> layer(x).pow(2).sum().backward()
-    >>> torch.allclose(fc_input_from_gradients(layer.weight.grad, layer.bias.grad), x[0])
-    True
-    """
-    if grad_weight.dim() != 2 or grad_bias.shape != grad_weight.shape[:1]:
-        raise ValueError(
-            f"grad_weight must be [out, in] and grad_bias [out]; got {tuple(grad_weight.shape)} and "
-            f"{tuple(grad_bias.shape)}. Pass the gradients of one nn.Linear layer."
-        )
-    norm = grad_bias.pow(2).sum()
-    if norm == 0:
-        raise ValueError(
-            "The bias gradient is zero, so the layer's input cannot be recovered from it."
-        )
-    return grad_weight.T @ grad_bias / norm
 
 
 class OutputGradientRecovery:
@@ -160,11 +126,9 @@ class OutputGradientRecovery:
     """
 
     def __init__(self, num_samples: int, width: int, forgetting: float = 1.0, device="cpu") -> None:
-        if not 0 < forgetting <= 1:
-            raise ValueError(
-                f"forgetting must be in (0, 1], got {forgetting}; use 1 for a frozen model."
-            )
-        self.forgetting = forgetting
+        self.forgetting = check_probability(
+            "forgetting", forgetting, example="1 for a frozen model"
+        )
         self.gram = torch.zeros(num_samples, num_samples, dtype=torch.float64, device=device)
         self.rhs = torch.zeros(num_samples, width, dtype=torch.float64, device=device)
 
@@ -192,7 +156,7 @@ def recover_fc_inputs_step(
     ``Ĥ ← Ĥ + (V̂ᵀ)⁺(∇W − V̂ᵀĤ)``: the smallest change that makes the batch's weight gradient
     exact. When the layer is at least as wide as the batch and ``V̂`` has full rank, this
     recovers the batch's inputs exactly from one gradient (for one sample it is
-    :func:`fc_input_from_gradients`).
+    :func:`fl_course.attacks.analytic.recover_linear_input`).
 
     Parameters
     ----------
@@ -219,20 +183,6 @@ def recover_fc_inputs_step(
     return h_batch + torch.linalg.pinv(v_batch.T.double(), rtol=1e-6).float() @ residual
 
 
-def total_variation(images: torch.Tensor) -> torch.Tensor:
-    """Anisotropic total variation of each image: sum of absolute neighbour differences.
-
-    Examples
-    --------
-    >>> import torch
-    >>> total_variation(torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])).tolist()
-    [2.0]
-    """
-    dh = (images[..., 1:, :] - images[..., :-1, :]).abs().flatten(1).sum(1)
-    dw = (images[..., :, 1:] - images[..., :, :-1]).abs().flatten(1).sum(1)
-    return dh + dw
-
-
 def thresholded_tv(pieces: list[torch.Tensor], threshold: float) -> torch.Tensor:
     """CAFE's TV term ``max(TV − ξ, 0)`` (eq. 8), with TV the batch mean over pieces.
 
@@ -249,53 +199,16 @@ def thresholded_tv(pieces: list[torch.Tensor], threshold: float) -> torch.Tensor
     """
     if threshold < 0:
         raise ValueError(f"The TV threshold ξ must be non-negative, got {threshold}.")
-    tv = torch.stack([total_variation(p).mean() for p in pieces]).mean()
+    tv = torch.stack([total_variation(p, reduction="none").mean() for p in pieces]).mean()
     return torch.clamp(tv - threshold, min=0.0)
 
 
-def gradient_distance(fake: list[dict], real: list[dict], distance: str = "l2") -> torch.Tensor:
-    """Distance between fake and shared gradients over all blocks and parameters.
-
-    ``"l2"``: ``Σ‖g̃ − g‖² / Σ‖g‖²`` (CAFE's squared Euclidean distance, normalised);
-    ``"cosine"``: ``1 − ⟨g̃, g⟩ / (‖g̃‖‖g‖)`` over the concatenated gradients
-    :cite:p:`geiping2020inverting`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> g = [{"w": torch.ones(2)}]
-    >>> round(float(gradient_distance(g, g)), 6), round(abs(float(gradient_distance(g, g, "cosine"))), 6)
-    (0.0, 0.0)
-    """
-    if distance not in ("l2", "cosine"):
-        raise ValueError(f"distance must be 'l2' or 'cosine', got {distance!r}.")
-    dot = fake_sq = real_sq = diff = 0.0
-    for f_block, r_block in zip(fake, real):
-        for name, r in r_block.items():
-            f = f_block[name]
-            if distance == "l2":
-                diff = diff + (f - r).pow(2).sum()
-            else:
-                dot = dot + (f * r).sum()
-                fake_sq = fake_sq + f.pow(2).sum()
-            real_sq = real_sq + r.pow(2).sum()
-    if distance == "l2":
-        return diff / (real_sq + 1e-30)
-    return 1 - dot / (fake_sq.sqrt() * real_sq.sqrt() + 1e-30)
-
-
-def per_image_psnr(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """PSNR of each image, ``10·log10(1/MSE)`` for images in [0, 1] (fake clipped to [0, 1]).
-
-    This is :func:`fl_course.metrics.psnr` with ``reduction="none"``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> per_image_psnr(torch.full((1, 1, 2, 2), 0.1), torch.zeros(1, 1, 2, 2)).round().tolist()
-    [20.0]
-    """
-    return psnr(real.detach().cpu(), fake.detach().clamp(0, 1).cpu(), reduction="none")
+#: CAFE's gradient-matching distances: the squared Euclidean distance divided by the shared
+#: gradient's squared norm, and the cosine distance of :cite:t:`geiping2020inverting`.
+_MATCHING_DISTANCES = {
+    "l2": functools.partial(euclidean_distance, normalize=True),
+    "cosine": cosine_distance,
+}
 
 
 class IndexedAdam:
@@ -327,8 +240,7 @@ class IndexedAdam:
     def __init__(
         self, table: torch.Tensor, lr: float, betas=(0.9, 0.999), eps: float = 1e-8
     ) -> None:
-        if lr <= 0:
-            raise ValueError(f"The learning rate must be positive, got {lr}.")
+        check_number("lr", lr, positive=True, example=0.01)
         self.table, self.lr, self.betas, self.eps = table, lr, betas, eps
         self.m = torch.zeros_like(table)
         self.v = torch.zeros_like(table)
@@ -348,7 +260,7 @@ class IndexedAdam:
         self.table[rows] -= (self.lr if lr is None else lr) * m_hat / (v_hat.sqrt() + self.eps)
 
 
-class Cafe:
+class Cafe(Configurable):
     """The CAFE attack of a curious server on a
     :class:`~fl_course.federation.server_indexed.ServerIndexedFederation`.
 
@@ -403,6 +315,8 @@ class Cafe:
     [8]
     """
 
+    _unprinted_settings = ("setting",)  # the federation, too long for a repr
+
     def __init__(
         self,
         setting,
@@ -424,37 +338,20 @@ class Cafe:
                 f"setting is a {type(setting).__name__}; pass a federation whose server picks "
                 "the batch ids: fl_course.federation.VerticalFL or IndexedFedSGD."
             )
-        if distance not in ("l2", "cosine"):
-            raise ValueError(f"distance must be 'l2' or 'cosine', got {distance!r}.")
-        if schedule not in SCHEDULES:
-            raise ValueError(
-                f"schedule must be one of {SCHEDULES}, got {schedule!r}; 'constant' is the authors'."
-            )
-        if isinstance(inner_steps, bool) or not isinstance(inner_steps, int) or inner_steps < 1:
-            raise ValueError(
-                f"inner_steps must be a positive integer, got {inner_steps!r}; the paper uses 10 while training."
-            )
-        for name, value in [("lr", lr), ("label_lr", label_lr)]:
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value}.")
+        check_choice("distance", distance, tuple(_MATCHING_DISTANCES))
+        check_choice("schedule", schedule, SCHEDULES)  # "constant" is the authors'
+        # the paper takes 10 inner steps while the model trains
+        check_int("inner_steps", inner_steps, example=10)
+        check_number("lr", lr, positive=True, example=0.01)
+        check_number("label_lr", label_lr, positive=True, example=0.05)
         if tv_threshold is None:
             tv_threshold = setting.tv_threshold
-        for name, value in [
-            ("rep_weight", rep_weight),
-            ("tv_weight", tv_weight),
-            ("tv_threshold", tv_threshold),
-        ]:
-            if value < 0:
-                raise ValueError(
-                    f"{name} must be non-negative, got {value}; use 0 to switch the term off."
-                )
-        self.setting = setting
-        self.lr, self.label_lr = lr, label_lr
-        self.rep_weight, self.tv_weight, self.tv_threshold = rep_weight, tv_weight, tv_threshold
-        self.distance = distance
-        self.schedule, self.inner_steps = schedule, inner_steps
-        self.seed = seed
-        self.progress = progress
+        # 0 switches a term off
+        check_number("rep_weight", rep_weight, non_negative=True, example=0)
+        check_number("tv_weight", tv_weight, non_negative=True, example=0)
+        check_number("tv_threshold", tv_threshold, non_negative=True, example=0)
+        check_seed(seed)
+        self.save_settings()
         device = setting.device
         gen = torch.Generator().manual_seed(seed)
         n = setting.num_samples
@@ -503,8 +400,8 @@ class Cafe:
         self, idx: torch.Tensor, fake: torch.Tensor, logits: torch.Tensor, shared: list[dict]
     ):
         terms = {
-            "matching": gradient_distance(
-                self.setting.fake_gradients(fake, idx, logits), shared, self.distance
+            "matching": _MATCHING_DISTANCES[self.distance](
+                *_paired_tensors(self.setting.fake_gradients(fake, idx, logits), shared)
             )
         }
         total = terms["matching"]
@@ -577,10 +474,8 @@ class Cafe:
             (``L(θ_t, X_t)/L(θ_0, X_0)``), ``matching``, ``representation``, ``tv``,
             ``psnr_batch`` (the last batch), ``psnr_mean``, ``psnr_min`` (all samples).
         """
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-            raise ValueError(f"iterations must be a positive integer, got {iterations!r}.")
-        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-            raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}.")
+        check_int("iterations", iterations, example=1000)
+        check_int("eval_every", eval_every, example=50)
         rows, start, t0 = [], self._iteration, time.perf_counter()
         end = start + iterations
         bar = tqdm(range(start, end), desc="CAFE", disable=not self.progress, leave=False)
@@ -620,8 +515,20 @@ class Cafe:
         return self.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / max(steps - 1, 1))))
 
     def psnr(self) -> torch.Tensor:
-        """Per-sample PSNR of the fake data against the real data (for evaluation only)."""
-        return per_image_psnr(self.fake_data, self.setting.images)
+        """Per-sample PSNR of the fake data (clipped to [0, 1]) against the real data.
+
+        For evaluation only: the attacker never sees the real data.
+        """
+        truth, fake = self.setting.images.detach().cpu(), self.fake_data.detach().clamp(0, 1).cpu()
+        return psnr(truth, fake, reduction="none")
+
+
+def _paired_tensors(
+    fake: list[dict[str, torch.Tensor]], shared: list[dict[str, torch.Tensor]]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The fake and shared gradients of every block as two aligned lists of tensors."""
+    names = [(block, name) for block, gradients in enumerate(shared) for name in gradients]
+    return [fake[b][n] for b, n in names], [shared[b][n] for b, n in names]
 
 
 def mnist_setting(
@@ -733,7 +640,7 @@ def dlg_baseline(
     )
     truth = setting.images[indices].cpu()
     images = order_like(result.images, truth)
-    return per_image_psnr(images, truth), images
+    return psnr(truth.detach().cpu(), images.detach().clamp(0, 1).cpu(), reduction="none"), images
 
 
 def leakage_summary(

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from fl_course.attacks.base import ObservedUpdate
+from fl_course.checks import check_int
 
 __all__ = ["last_layer_names", "idlg_label", "count_labels", "infer_labels"]
 
@@ -106,8 +107,7 @@ def count_labels(bias_gradient: torch.Tensor, num_images: int) -> torch.Tensor:
     """
     if not isinstance(bias_gradient, torch.Tensor) or bias_gradient.dim() != 1:
         raise ValueError("bias_gradient must be the 1-D gradient of the last layer's bias.")
-    if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images must be a positive integer, got {num_images!r}.")
+    check_int("num_images", num_images, example=1)
     g = bias_gradient.detach().double().cpu().clone()
     negative = (g < 0).nonzero().flatten()
     impact = float(-g[negative].sum()) / num_images if len(negative) else 1.0 / num_images

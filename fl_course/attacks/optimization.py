@@ -31,32 +31,86 @@ from fl_course.attacks.base import (
     _seeded_generator,
 )
 from fl_course.attacks.labels import infer_labels, last_layer_names
+from fl_course.checks import check_choice, check_int, check_number
 from fl_course.federation.client import LossFn, classification_loss, simulate_update
 
-__all__ = ["UpdateMatchingAttack", "total_variation", "euclidean_distance", "cosine_distance"]
+__all__ = [
+    "UpdateMatchingAttack",
+    "total_variation",
+    "euclidean_distance",
+    "cosine_distance",
+    "UPDATE_DISTANCES",
+]
 
 
-def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """Anisotropic total variation: mean absolute difference of neighbouring pixels, both directions."""
-    dx = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()
-    dy = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean()
+def total_variation(images: torch.Tensor, *, reduction: str = "mean") -> torch.Tensor:
+    """Anisotropic total variation of ``[N, C, H, W]`` images: absolute neighbour differences.
+
+    The image prior of update-matching attacks (Geiping et al. 2020, Eq. 4) and CAFE's TV
+    term (Jin et al. 2021, eq. 8).
+
+    Parameters
+    ----------
+    images : torch.Tensor
+        ``[N, C, H, W]`` batch.
+    reduction : {"mean", "none"}, default "mean"
+        ``"mean"``: the mean absolute difference along the width plus the one along the
+        height, over the whole batch (a scalar; Geiping et al.'s prior). ``"none"``: one value
+        per image, the sum of all its absolute neighbour differences (``[N]``; CAFE's TV).
+
+    Examples
+    --------
+    >>> x = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])
+    >>> float(total_variation(x)), total_variation(x, reduction="none").tolist()
+    (1.0, [2.0])
+    """
+    check_choice("reduction", reduction, ("mean", "none"))
+    if reduction == "none":
+        dh = (images[..., 1:, :] - images[..., :-1, :]).abs().flatten(1).sum(1)
+        dw = (images[..., :, 1:] - images[..., :, :-1]).abs().flatten(1).sum(1)
+        return dh + dw
+    dx = (images[:, :, :, 1:] - images[:, :, :, :-1]).abs().mean()
+    dy = (images[:, :, 1:, :] - images[:, :, :-1, :]).abs().mean()
     return dx + dy
 
 
-def euclidean_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
-    """``Σ_l ‖a_l − b_l‖²`` over all layers (DLG)."""
-    return sum(((x - y) ** 2).sum() for x, y in zip(a, b))
+def euclidean_distance(
+    a: list[torch.Tensor], b: list[torch.Tensor], *, normalize: bool = False
+) -> torch.Tensor:
+    """``Σ_l ‖a_l − b_l‖²`` over all layers (DLG, Eq. 4), divided by ``Σ_l ‖b_l‖²`` if normalised.
+
+    The normalised form is CAFE's gradient matching (``b`` the shared gradient): its weight in
+    the objective does not depend on the gradients' size.
+
+    Examples
+    --------
+    >>> a, b = [torch.tensor([1.0, 2.0])], [torch.tensor([1.0, 0.0])]
+    >>> float(euclidean_distance(a, b)), float(euclidean_distance(a, b, normalize=True))
+    (4.0, 4.0)
+    """
+    squared = sum(((x - y) ** 2).sum() for x, y in zip(a, b))
+    if not normalize:
+        return squared
+    return squared / (sum(y.pow(2).sum() for y in b) + 1e-30)
 
 
 def cosine_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
-    """``1 − ⟨a, b⟩ / (‖a‖ ‖b‖)`` with all layers concatenated (Geiping et al., Eq. 4)."""
+    """``1 − ⟨a, b⟩ / (‖a‖ ‖b‖)`` with all layers concatenated (Geiping et al., Eq. 4).
+
+    Examples
+    --------
+    >>> a = [torch.tensor([1.0, 2.0])]
+    >>> float(cosine_distance(a, [2 * a[0]])), float(cosine_distance(a, [-a[0]]))
+    (0.0, 2.0)
+    """
     dot = sum((x * y).sum() for x, y in zip(a, b))
     norm_a = sum((x * x).sum() for x in a).sqrt()
     norm_b = sum((y * y).sum() for y in b).sqrt()
     return 1 - dot / (norm_a * norm_b).clamp_min(1e-12)
 
 
-_DISTANCES = {"euclidean": euclidean_distance, "cosine": cosine_distance}
+#: The update-matching distances by name (``UpdateMatchingAttack(distance=...)``).
+UPDATE_DISTANCES = {"euclidean": euclidean_distance, "cosine": cosine_distance}
 
 
 class UpdateMatchingAttack(Attack):
@@ -117,48 +171,31 @@ class UpdateMatchingAttack(Attack):
         seed: int = 0,
         progress: bool = True,
     ) -> None:
-        super().__init__(loss_fn=loss_fn, seed=seed, progress=progress)
-        if distance not in _DISTANCES:
-            raise ValueError(f"distance must be 'euclidean' or 'cosine', got {distance!r}.")
-        if optimizer not in ("lbfgs", "adam"):
-            raise ValueError(f"optimizer must be 'lbfgs' or 'adam', got {optimizer!r}.")
-        for name, value in (
-            ("iterations", iterations),
-            ("restarts", restarts),
-            ("lbfgs_max_iter", lbfgs_max_iter),
-            ("log_every", log_every),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(
-                f"lr must be a positive number, got {lr!r}; e.g. lr=0.1 for Adam, lr=1 for L-BFGS."
-            )
-        if not (isinstance(tv, (int, float)) and tv >= 0):
-            raise ValueError(
-                f"tv must be a non-negative weight, got {tv!r}; use 0 to switch the prior off."
-            )
+        check_choice("optimizer", optimizer, ("lbfgs", "adam"))
         if signed and optimizer == "lbfgs":
             raise ValueError(
-                "Signed gradients break L-BFGS's curvature estimate; use signed=True only with 'adam'."
+                "Signed gradients break L-BFGS's curvature estimate; use signed=True only with "
+                "'adam'."
             )
-        if init not in ("randn", "rand"):
-            raise ValueError(f"init must be 'randn' or 'rand', got {init!r}.")
-        if labels not in ("infer", "optimize"):
-            raise ValueError(f"labels must be 'infer' or 'optimize', got {labels!r}.")
-        self.distance = distance
-        self.optimizer = optimizer
-        self.iterations = iterations
-        self.lr = float(lr)
-        self.restarts = restarts
-        self.tv = float(tv)
-        self.signed = signed
-        self.boxed = boxed
-        self.lr_decay = lr_decay
-        self.init = init
-        self.label_strategy = labels
-        self.lbfgs_max_iter = lbfgs_max_iter
-        self.log_every = log_every
+        super().__init__(
+            loss_fn=loss_fn,
+            seed=seed,
+            progress=progress,
+            distance=check_choice("distance", distance, tuple(UPDATE_DISTANCES)),
+            optimizer=optimizer,
+            iterations=check_int("iterations", iterations, example=100),
+            lr=check_number("lr", lr, positive=True, example="0.1 for Adam, lr=1 for L-BFGS"),
+            restarts=check_int("restarts", restarts, example=1),
+            # 0 switches the prior off
+            tv=check_number("tv", tv, non_negative=True, example=1e-4),
+            signed=signed,
+            boxed=boxed,
+            lr_decay=lr_decay,
+            init=check_choice("init", init, ("randn", "rand")),
+            labels=check_choice("labels", labels, ("infer", "optimize")),
+            lbfgs_max_iter=check_int("lbfgs_max_iter", lbfgs_max_iter, example=20),
+            log_every=check_int("log_every", log_every),
+        )
 
     # ------------------------------------------------------------------ helpers
     def _initial(self, shape: tuple[int, ...], restart: int, device: torch.device) -> torch.Tensor:
@@ -207,10 +244,10 @@ class UpdateMatchingAttack(Attack):
         device = next(model.parameters()).device
         target = update.parameters_of(model)
         n = update.num_images
-        joint = labels is None and self.label_strategy == "optimize"
+        joint = labels is None and self.labels == "optimize"
         if labels is None and not joint:
             labels = infer_labels(model, update).to(device)
-        distance = _DISTANCES[self.distance]
+        distance = UPDATE_DISTANCES[self.distance]
         num_classes = update.tensors[last_layer_names(model)[1]].shape[0] if joint else 0
 
         rows: list[tuple[int, int, float, float]] = []

@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "--naive-elements",
         type=int,
         default=None,
-        help="values per party timed for the naive pipeline (default: enough for 1,000 encryptions)",
+        help="values per party timed for the naive pipeline (default: 1,000 encryptions' worth)",
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="encryption processes (default: all cores)"
@@ -103,7 +103,7 @@ def _naive(public_key, private_key, vectors: np.ndarray) -> tuple[dict, np.ndarr
 
 
 def _packed(public_key, private_key, vectors: np.ndarray, args, workers: int):
-    """Time the tagged, fresh packed pipeline; returns (stage times, mean, scheme, freshness check)."""
+    """Time the tagged, fresh packed pipeline: (stage times, mean, scheme, freshness check)."""
     scheme = PackedPaillier(
         public_key,
         max_abs=args.max_abs,
@@ -187,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         "slot_bits": scheme.layout.slot_bits,
         "tag_bits": scheme.layout.tag_bits,
         "rerandomised": fresh,
-        "randomness": f"h_s^a, {scheme.randomness.exponent_bits}-bit exponent, {scheme.randomness.window}-bit windows",
+        "randomness": (
+            f"h_s^a, {scheme.randomness.exponent_bits}-bit exponent, "
+            f"{scheme.randomness.window}-bit windows"
+        ),
         "cores": available_cores(),
         "workers": workers,
     }

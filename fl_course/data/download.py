@@ -1,4 +1,5 @@
 """Download files with a progress bar and an md5 check, never leaving a partial file behind."""
+
 from __future__ import annotations
 
 import hashlib

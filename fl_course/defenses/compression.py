@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fl_course.defenses.base import Defense, _check_percent, protected_names
+from fl_course.checks import check_percent
+from fl_course.defenses.base import Defense, protected_names
 from fl_course.federation.local_sgd import Update
 
 __all__ = ["GradientCompression", "prune_smallest", "smallest_mask"]
@@ -99,12 +100,12 @@ class GradientCompression(Defense):
     name = "GC"
 
     def __init__(self, prune_rate: float = 80.0, *, seed: int = 0) -> None:
-        super().__init__(seed=seed)
-        self.prune_rate = _check_percent("prune_rate", prune_rate)
+        super().__init__(seed=seed, prune_rate=check_percent("prune_rate", prune_rate))
         if self.prune_rate < 20:
             warnings.warn(
-                f"prune_rate={prune_rate} prunes under 20% of the entries, which Zhu et al. (2019) found "
-                "gives little protection against gradient inversion; 80 is the papers' baseline.",
+                f"prune_rate={prune_rate} prunes under 20% of the entries, which Zhu et al. (2019) "
+                "found gives little protection against gradient inversion; 80 is the papers' "
+                "baseline.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -113,6 +114,3 @@ class GradientCompression(Defense):
         for k in protected_names(update, model):
             update[k] = prune_smallest(update[k], self.prune_rate)
         return update
-
-    def _settings(self) -> dict[str, object]:
-        return {"prune_rate": self.prune_rate, "seed": self.seed}

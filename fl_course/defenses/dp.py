@@ -6,8 +6,8 @@ noise of a fixed scale added to every entry. GradDefense's Table II uses "noise
 variance 1E-2" for both; the authors' code (``poc/core/defense/perturbation.py``,
 ``pseudorandom.getGause``) passes that number as the Gaussian's standard deviation
 and as Laplace's scale ``b``, so both default to 1e-2 here. Without a norm bound
-the noise carries no formal (ε, δ) guarantee (``formal = False``); with ``clip_norm`` the Gaussian variant is
-the Gaussian mechanism of Dwork and Roth (2014, Thm. A.1) for one release.
+the noise carries no formal (ε, δ) guarantee (``formal = False``); with ``clip_norm`` the
+Gaussian variant is the Gaussian mechanism of Dwork and Roth (2014, Thm. A.1) for one release.
 """
 
 from __future__ import annotations
@@ -17,33 +17,41 @@ import warnings
 
 from torch import nn
 
-from fl_course.defenses.base import (
-    Defense,
-    _check_positive,
-    flatten_update,
-    protected_names,
-)
+from fl_course.checks import check_number
+from fl_course.defenses.base import Defense, flatten_update, protected_names
 from fl_course.federation.local_sgd import Update
 
 __all__ = ["GaussianNoise", "LaplaceNoise"]
 
 
 class _AdditiveNoise(Defense):
-    """Clip the update's global L2 norm (optional), then add i.i.d. noise."""
+    """Clip the update's global L2 norm (optional), then add i.i.d. noise.
+
+    A subclass names its noise scale (``_scale_name``: σ of the Gaussian, b of Laplace);
+    the validated scale is recorded under that name.
+    """
 
     _kind = "gaussian"
+    _scale_name = "scale"
 
     def __init__(self, scale: float, *, clip_norm: float | None, seed: int) -> None:
-        super().__init__(seed=seed)
-        self.scale = _check_positive("scale", scale)
-        self.clip_norm = None if clip_norm is None else _check_positive("clip_norm", clip_norm)
-        if self.scale < 1e-3:
+        scale = check_number("scale", scale, positive=True, example=1e-2)
+        if clip_norm is not None:
+            clip_norm = check_number("clip_norm", clip_norm, positive=True, example=1.0)
+        super().__init__(seed=seed, **{self._scale_name: scale}, clip_norm=clip_norm)
+        if scale < 1e-3:
             warnings.warn(
-                f"Noise scale {scale} is below 1e-3; Zhu et al. (2019, Fig. 7) recover images through "
-                "noise up to 1e-3, so this gives little protection (1e-2 is the papers' baseline).",
+                f"Noise scale {scale} is below 1e-3; Zhu et al. (2019, Fig. 7) recover images "
+                "through noise up to 1e-3, so this gives little protection (1e-2 is the papers' "
+                "baseline).",
                 UserWarning,
                 stacklevel=3,
             )
+
+    @property
+    def noise_scale(self) -> float:
+        """Scale of the noise (σ of the Gaussian, b of Laplace)."""
+        return getattr(self, self._scale_name)
 
     def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         names = protected_names(update, model)
@@ -53,11 +61,9 @@ class _AdditiveNoise(Defense):
             for k in names:
                 update[k] = update[k] * factor
         for k in names:
-            update[k] = update[k] + self._noise(update[k].shape, self._kind, self.scale, update[k])
+            noise = self._noise(update[k].shape, self._kind, self.noise_scale, update[k])
+            update[k] = update[k] + noise
         return update
-
-    def _settings(self) -> dict[str, object]:
-        return {"scale": self.scale, "clip_norm": self.clip_norm, "seed": self.seed}
 
 
 class GaussianNoise(_AdditiveNoise):
@@ -88,16 +94,12 @@ class GaussianNoise(_AdditiveNoise):
 
     name = "DP-Gaussian"
     _kind = "gaussian"
+    _scale_name = "sigma"
 
     def __init__(
         self, sigma: float = 1e-2, *, clip_norm: float | None = None, seed: int = 0
     ) -> None:
         super().__init__(sigma, clip_norm=clip_norm, seed=seed)
-
-    @property
-    def sigma(self) -> float:
-        """Standard deviation of the noise."""
-        return self.scale
 
     def epsilon(self, delta: float = 1e-5) -> float:
         """ε of one release by the classical Gaussian mechanism (needs ``clip_norm``).
@@ -116,7 +118,7 @@ class GaussianNoise(_AdditiveNoise):
             )
         if not 0 < delta < 1:
             raise ValueError(f"delta must lie strictly between 0 and 1, got {delta!r}.")
-        return self.clip_norm * math.sqrt(2 * math.log(1.25 / delta)) / self.scale
+        return self.clip_norm * math.sqrt(2 * math.log(1.25 / delta)) / self.sigma
 
 
 class LaplaceNoise(_AdditiveNoise):

@@ -16,7 +16,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fl_course import metrics
-from fl_course.defenses.base import Defense, ServerTransform, _check_seed
+from fl_course.checks import check_seed
+from fl_course.defenses.base import Defense, ServerTransform
 from fl_course.defenses.compression import GradientCompression
 from fl_course.defenses.dp import GaussianNoise, LaplaceNoise
 from fl_course.defenses.graddefense import PAPER_PERTURB_FRACTION, GradDefense
@@ -304,7 +305,7 @@ def cafe_matrix(
         raise ValueError(
             f"batch_size={batch_size} exceeds num_samples={num_samples}; the batch is drawn from them."
         )
-    _check_seed(seed)
+    check_seed(seed)
 
     rows, recs = [], {}
     for name, defense in tqdm(

@@ -45,16 +45,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from fl_course.defenses.base import (
-    Defense,
-    _check_positive,
-    _check_seed,
-    flatten_update,
-    protected_names,
+from fl_course.checks import (
+    Configurable,
+    check_choice,
+    check_int,
+    check_number,
+    check_probability,
+    check_seed,
 )
-from fl_course.federation.local_sgd import Update
+from fl_course.defenses.base import Defense, flatten_update, protected_names
 from fl_course.federation.client import local_gradient
 from fl_course.federation.fedavg import FedAvg, accuracy_and_loss, weighted_average
+from fl_course.federation.local_sgd import Update
 
 __all__ = [
     "ACCOUNTANTS",
@@ -86,37 +88,11 @@ RDP_ORDERS = (
 )
 
 
-def _check_probability(name: str, value: float, *, open_right: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}.")
-    if not 0 < value <= 1 or (open_right and value == 1):
-        bound = "(0, 1)" if open_right else "(0, 1]"
-        raise ValueError(
-            f"{name} must lie in {bound}, got {value!r}; e.g. {name}=1e-5."
-            if open_right
-            else f"{name} must lie in {bound}, got {value!r}; e.g. {name}=batch_size / dataset_size."
-        )
-    return float(value)
-
-
-def _check_count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
-def _check_accountant(accountant: str) -> str:
-    if accountant not in ACCOUNTANTS:
-        raise ValueError(
-            f"accountant must be one of {ACCOUNTANTS} (Opacus' RDP or PRV accountant), got {accountant!r}."
-        )
-    return accountant
-
-
 def _make_accountant(accountant: str):
     from opacus.accountants import PRVAccountant, RDPAccountant
 
-    return RDPAccountant() if _check_accountant(accountant) == "rdp" else PRVAccountant()
+    rdp = check_choice("accountant", accountant, ACCOUNTANTS) == "rdp"
+    return RDPAccountant() if rdp else PRVAccountant()
 
 
 def _accountant_epsilon(acc, delta: float) -> float:
@@ -134,8 +110,8 @@ def _accountant_epsilon(acc, delta: float) -> float:
 def _check_no_batch_norm(model: nn.Module) -> None:
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         raise ValueError(
-            "The model has BatchNorm layers, which mix the examples of a batch, so clipping one example's "
-            "gradient cannot bound its influence. Replace them with GroupNorm, e.g. with "
+            "The model has BatchNorm layers, which mix the examples of a batch, so clipping one "
+            "example's gradient cannot bound its influence. Replace them with GroupNorm, e.g. with "
             "opacus.validators.ModuleValidator.fix(model)."
         )
 
@@ -166,10 +142,10 @@ def epsilon_spent(
     >>> round(epsilon_spent(1.0, sample_rate=1.0, steps=1, delta=1e-5), 2)
     4.73
     """
-    _check_positive("noise_multiplier", noise_multiplier)
-    _check_probability("sample_rate", sample_rate)
-    _check_count("steps", steps)
-    _check_probability("delta", delta, open_right=True)
+    check_number("noise_multiplier", noise_multiplier, positive=True, example=1.0)
+    check_probability("sample_rate", sample_rate, example="batch_size / dataset_size")
+    check_int("steps", steps)
+    check_probability("delta", delta, below_one=True, example="1e-5")
     acc = _make_accountant(accountant)
     acc.history = [(float(noise_multiplier), float(sample_rate), int(steps))]
     return _accountant_epsilon(acc, delta)
@@ -198,11 +174,15 @@ def noise_multiplier_for(
     """
     from opacus.accountants.utils import get_noise_multiplier
 
-    _check_positive("epsilon", epsilon)
-    _check_probability("delta", delta, open_right=True)
-    _check_probability("sample_rate", sample_rate)
-    _check_count("steps", steps)
-    kwargs = {"alphas": RDP_ORDERS} if _check_accountant(accountant) == "rdp" else {}
+    check_number("epsilon", epsilon, positive=True, example=8.0)
+    check_probability("delta", delta, below_one=True, example="1e-5")
+    check_probability("sample_rate", sample_rate, example="batch_size / dataset_size")
+    check_int("steps", steps)
+    kwargs = (
+        {"alphas": RDP_ORDERS}
+        if check_choice("accountant", accountant, ACCOUNTANTS) == "rdp"
+        else {}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         # At the search's extremes the best Rényi order can sit at the end of RDP_ORDERS; that only
@@ -228,13 +208,16 @@ def noise_multiplier_for(
 
 
 class DPSGD(Defense):
-    """One DP-SGD step on the client's batch: per-example clipping, Gaussian noise (Abadi et al. 2016).
+    """One DP-SGD step on the client's batch: per-example clipping, Gaussian noise.
+
+    Abadi et al. (2016), Alg. 1.
 
     The defense recomputes the per-example gradients ``g_i`` of the cross-entropy at the
     model's current weights on ``data`` (``torch.func.vmap`` of ``grad``), clips each to
     L2 norm ``C`` over all parameters, and returns
 
-    .. math:: \\tilde g = \\frac{1}{B}\\Big(\\sum_{i=1}^{B} g_i \\min\\big(1, C/\\lVert g_i\\rVert\\big)
+    .. math:: \\tilde g = \\frac{1}{B}\\Big(\\sum_{i=1}^{B} g_i
+              \\min\\big(1, C/\\lVert g_i\\rVert\\big)
               + \\mathcal N(0, \\sigma^2 C^2 I)\\Big)
 
     (Abadi et al. 2016, Alg. 1, lines "clip gradient" and "add noise"). The divisor B is the
@@ -287,13 +270,17 @@ class DPSGD(Defense):
         accountant: str = "rdp",
         seed: int = 0,
     ) -> None:
-        super().__init__(seed=seed)
-        self.epsilon = _check_positive("epsilon", epsilon)
-        self.delta = _check_probability("delta", delta, open_right=True)
-        self.max_grad_norm = _check_positive("max_grad_norm", max_grad_norm)
-        self.sample_rate = _check_probability("sample_rate", sample_rate)
-        self.steps = _check_count("steps", steps)
-        self.accountant = _check_accountant(accountant)
+        super().__init__(
+            seed=seed,
+            epsilon=check_number("epsilon", epsilon, positive=True, example=8.0),
+            delta=check_probability("delta", delta, below_one=True, example="1e-5"),
+            max_grad_norm=check_number("max_grad_norm", max_grad_norm, positive=True, example=1.0),
+            sample_rate=check_probability(
+                "sample_rate", sample_rate, example="batch_size / dataset_size"
+            ),
+            steps=check_int("steps", steps),
+            accountant=check_choice("accountant", accountant, ACCOUNTANTS),
+        )
         self.noise_multiplier = noise_multiplier_for(
             self.epsilon,
             delta=self.delta,
@@ -315,7 +302,7 @@ class DPSGD(Defense):
     def per_example_gradients(
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, names: Sequence[str]
     ) -> torch.Tensor:
-        """``[B, P]`` matrix of per-example cross-entropy gradients over the parameters ``names``."""
+        """``[B, P]`` matrix of per-example cross-entropy gradients of the parameters ``names``."""
         from torch.func import functional_call, grad, vmap
 
         params = {k: v.detach() for k, v in model.named_parameters()}
@@ -337,9 +324,10 @@ class DPSGD(Defense):
             or data[1] is None
         ):
             raise ValueError(
-                "DPSGD clips per-example gradients, so it needs the model and the labelled batch: call it as "
-                "defense(update, model=model, data=(images, labels)). Inside FedAvg's local training use "
-                "LocalDPSGD with PrivateFedAvg instead (a local step's defense sees no labels)."
+                "DPSGD clips per-example gradients, so it needs the model and the labelled batch: "
+                "call it as defense(update, model=model, data=(images, labels)). Inside FedAvg's "
+                "local training use LocalDPSGD with PrivateFedAvg instead (a local step's "
+                "defense sees no labels)."
             )
         _check_no_batch_norm(model)
         images, labels = data
@@ -350,8 +338,9 @@ class DPSGD(Defense):
         given = flatten_update(update, names).to(mean)
         if float((mean - given).norm()) > 1e-3 * float(given.norm()) + 1e-6:
             raise ValueError(
-                "The update is not the mean cross-entropy gradient of `data` at the model's weights (e.g. a "
-                "model delta after local steps). DPSGD privatises one gradient step; for local training use "
+                "The update is not the mean cross-entropy gradient of `data` at the model's "
+                "weights (e.g. a model delta after local steps). DPSGD privatises one gradient "
+                "step; for local training use "
                 "LocalDPSGD with PrivateFedAvg."
             )
         norms = per_example.norm(dim=1, keepdim=True)
@@ -367,19 +356,8 @@ class DPSGD(Defense):
             start += n
         return update
 
-    def _settings(self) -> dict[str, object]:
-        return {
-            "epsilon": self.epsilon,
-            "delta": self.delta,
-            "max_grad_norm": self.max_grad_norm,
-            "sample_rate": self.sample_rate,
-            "steps": self.steps,
-            "accountant": self.accountant,
-            "seed": self.seed,
-        }
 
-
-class PrivacyLedger:
+class PrivacyLedger(Configurable):
     """ε after every round for every client: the record a DP deployment keeps.
 
     Each client has its own Opacus accountant; :meth:`spend` composes one more sampled
@@ -393,9 +371,11 @@ class PrivacyLedger:
     """
 
     def __init__(self, num_clients: int, *, delta: float, accountant: str = "rdp") -> None:
-        self.num_clients = _check_count("num_clients", num_clients)
-        self.delta = _check_probability("delta", delta, open_right=True)
-        self.accountant = _check_accountant(accountant)
+        self.save_settings(
+            num_clients=check_int("num_clients", num_clients),
+            delta=check_probability("delta", delta, below_one=True, example="1e-5"),
+            accountant=check_choice("accountant", accountant, ACCOUNTANTS),
+        )
         self._accountants = [_make_accountant(accountant) for _ in range(num_clients)]
         self._rows: list[dict] = []
 
@@ -412,7 +392,7 @@ class PrivacyLedger:
         return _accountant_epsilon(self._accountants[client], self.delta)
 
     def close_round(self, rnd: int) -> None:
-        """Record every client's ε after round ``rnd`` (clients with equal histories computed once)."""
+        """Record every client's ε after round ``rnd`` (equal histories computed once)."""
         cache: dict[tuple, float] = {}
         row = {}
         for k, acc in enumerate(self._accountants):
@@ -431,7 +411,7 @@ class PrivacyLedger:
         return frame
 
 
-class LocalDPSGD:
+class LocalDPSGD(Configurable):
     """Example-level DP on every client: Opacus DP-SGD inside local training.
 
     Each client trains with Opacus' ``GradSampleModule`` (per-example gradients),
@@ -469,28 +449,29 @@ class LocalDPSGD:
         accountant: str = "rdp",
         seed: int = 0,
     ) -> None:
-        self.epsilon = _check_positive("epsilon", epsilon)
-        self.delta = _check_probability("delta", delta, open_right=True)
-        self.max_grad_norm = _check_positive("max_grad_norm", max_grad_norm)
-        self.rounds = _check_count("rounds", rounds)
-        self.accountant = _check_accountant(accountant)
-        _check_seed(seed)
-        self.seed = seed
+        self.save_settings(
+            epsilon=check_number("epsilon", epsilon, positive=True, example=8.0),
+            delta=check_probability("delta", delta, below_one=True, example="1e-5"),
+            max_grad_norm=check_number("max_grad_norm", max_grad_norm, positive=True, example=1.0),
+            rounds=check_int("rounds", rounds),
+            accountant=check_choice("accountant", accountant, ACCOUNTANTS),
+            seed=check_seed(seed),
+        )
         self.noise_multiplier: float | None = None
         self.sample_rates: list[float] = []
         self.steps_per_round: list[int] = []
         self.ledger: PrivacyLedger | None = None
 
     def calibrate(self, client_sizes: Sequence[int], *, batch_size: int, local_epochs: int) -> None:
-        """Choose each client's sample rate and steps per round, and one σ for all; start a fresh ledger.
+        """Choose each client's sample rate and steps per round and one σ for all; fresh ledger.
 
         σ is calibrated on the client with the largest sample rate (the smallest data set),
         which spends the most per epoch, then checked on every other client (and raised if
         one of them would exceed ε, which the sampled Gaussian's RDP makes rare).
         """
-        _check_count("batch_size", batch_size)
-        _check_count("local_epochs", local_epochs)
-        sizes = [_check_count("client size", int(n)) for n in client_sizes]
+        check_int("batch_size", batch_size)
+        check_int("local_epochs", local_epochs)
+        sizes = [check_int("client size", int(n)) for n in client_sizes]
         if min(sizes) < batch_size:
             raise ValueError(
                 f"A client holds {min(sizes)} examples, fewer than batch_size={batch_size}; "
@@ -545,7 +526,10 @@ class LocalDPSGD:
         momentum: float,
         weight_decay: float,
     ) -> tuple[Update, float]:
-        """Train ``model`` from ``global_state`` with DP-SGD on the client's data; return Δ and mean loss."""
+        """Train ``model`` from ``global_state`` with DP-SGD on the client's data.
+
+        Returns Δ and the mean loss.
+        """
         from opacus import GradSampleModule
         from opacus.data_loader import DPDataLoader
         from opacus.optimizers import DPOptimizer
@@ -579,7 +563,7 @@ class LocalDPSGD:
         losses, steps = [], 0
         try:
             with warnings.catch_warnings():
-                # Opacus' hooks on the first layer see no input gradient (images need none): expected.
+                # Opacus' hooks on the first layer see no input gradient (images need none)
                 warnings.filterwarnings("ignore", message="Full backward hook is firing")
                 while steps < self.steps_per_round[client]:
                     for x, y in loader:
@@ -628,14 +612,15 @@ class LocalDPSGD:
         self.ledger.close_round(rnd)
 
 
-class DPFedAvg:
+class DPFedAvg(Configurable):
     """Client-level DP-FedAvg (McMahan et al. 2018, Alg. 1, the fixed-denominator estimator).
 
     Each round every client takes part independently with probability q (Poisson
     sampling); each participant's update Δ_k is clipped to L2 norm S (flat clipping over
     all floating entries); the server releases
 
-    .. math:: \\Delta = \\frac{1}{qK}\\Big(\\sum_{k \\in C_t} \\Delta_k\\,\\min(1, S/\\lVert\\Delta_k\\rVert)
+    .. math:: \\Delta = \\frac{1}{qK}\\Big(\\sum_{k \\in C_t}
+              \\Delta_k\\,\\min(1, S/\\lVert\\Delta_k\\rVert)
               + \\mathcal N(0, z^2 S^2 I)\\Big)
 
     with K clients and uniform weights w_k = 1 (their Eq. for f̃_f with W = K), so the
@@ -676,17 +661,18 @@ class DPFedAvg:
         accountant: str = "rdp",
         seed: int = 0,
     ) -> None:
-        self.clip_norm = _check_positive("clip_norm", clip_norm)
-        self.sample_rate = _check_probability("sample_rate", sample_rate)
-        self.rounds = _check_count("rounds", rounds)
-        self.delta = _check_probability("delta", delta, open_right=True)
-        self.accountant = _check_accountant(accountant)
-        _check_seed(seed)
-        self.seed = seed
         if (noise_multiplier is None) == (epsilon is None):
             raise ValueError(
                 "Give exactly one of noise_multiplier (z) and epsilon (the target after `rounds`)."
             )
+        self.save_settings(
+            clip_norm=check_number("clip_norm", clip_norm, positive=True, example=1.0),
+            sample_rate=check_probability("sample_rate", sample_rate, example=0.1),
+            rounds=check_int("rounds", rounds),
+            delta=check_probability("delta", delta, below_one=True, example="1e-5"),
+            accountant=check_choice("accountant", accountant, ACCOUNTANTS),
+            seed=check_seed(seed),
+        )
         if epsilon is not None:
             self.noise_multiplier = noise_multiplier_for(
                 epsilon,
@@ -696,7 +682,9 @@ class DPFedAvg:
                 accountant=self.accountant,
             )
         else:
-            self.noise_multiplier = _check_positive("noise_multiplier", noise_multiplier)
+            self.noise_multiplier = check_number(
+                "noise_multiplier", noise_multiplier, positive=True, example=1.0
+            )
         self.epsilon = epsilon_spent(
             self.noise_multiplier,
             sample_rate=self.sample_rate,
@@ -738,7 +726,7 @@ class DPFedAvg:
         return out
 
     def close_round(self, rnd: int, chosen: Sequence[int]) -> None:
-        """Charge every client one sampled Gaussian mechanism (z, q), sampled or not, and record ε."""
+        """Charge every client (sampled or not) one sampled Gaussian mechanism (z, q); record ε."""
         for k in range(self.num_clients):
             self.ledger.spend(
                 k, noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate
@@ -747,7 +735,9 @@ class DPFedAvg:
 
 
 class PrivateFedAvg(FedAvg):
-    """:class:`~fl_course.federation.FedAvg` with a DP mechanism (:class:`LocalDPSGD` or :class:`DPFedAvg`).
+    """:class:`~fl_course.federation.FedAvg` with a DP mechanism.
+
+    The mechanism is :class:`LocalDPSGD` or :class:`DPFedAvg`.
 
     A FedAvg defense transforms one client's update, but DP changes two more things: *how
     clients are sampled* (DP-FedAvg's accountant assumes Poisson sampling; FedAvg draws a
@@ -806,7 +796,8 @@ class PrivateFedAvg(FedAvg):
         super().__init__(model_fn, client_data, **kwargs)
         if isinstance(mechanism, LocalDPSGD) and self.rounds > mechanism.rounds:
             raise ValueError(
-                f"LocalDPSGD's budget covers {mechanism.rounds} rounds but FedAvg runs {self.rounds}; "
+                f"LocalDPSGD's budget covers {mechanism.rounds} rounds but FedAvg runs "
+                f"{self.rounds}; "
                 "build LocalDPSGD(..., rounds=...) with the same number."
             )
         self.mechanism = mechanism
@@ -836,7 +827,7 @@ class PrivateFedAvg(FedAvg):
         return self.mechanism.clip(update), loss
 
     def run_round(self, rnd: int) -> dict:
-        """One round: the mechanism samples, clients train, the mechanism aggregates and accounts."""
+        """One round: the mechanism samples, clients train, it aggregates and accounts."""
         start = time.perf_counter()
         chosen = self.mechanism.sample(self._rng, self.num_clients, self.fraction)
         global_state = self._global_state()
@@ -907,7 +898,7 @@ def plot_ledger(ledgers: Mapping[str, pd.DataFrame], *, delta: float, ax=None):
 
 
 def identification_bound(epsilon: float, delta: float, prior_size: int) -> float:
-    """Largest chance that any attacker names the victim among ``prior_size`` equally likely candidates.
+    """Largest chance that an attacker names the victim among ``prior_size`` equal candidates.
 
     For a mechanism that is (ε, δ)-DP under adding or removing one example, compare the
     release with the victim's example present and absent: the attacker's guess from the
@@ -921,9 +912,9 @@ def identification_bound(epsilon: float, delta: float, prior_size: int) -> float
     >>> round(identification_bound(1.0, 1e-5, 10), 3)
     0.272
     """
-    _check_positive("epsilon", epsilon, allow_zero=True)
-    _check_probability("delta", delta, open_right=True)
-    _check_count("prior_size", prior_size)
+    check_number("epsilon", epsilon, non_negative=True, example=8.0)
+    check_probability("delta", delta, below_one=True, example="1e-5")
+    check_int("prior_size", prior_size)
     return min(1.0, math.exp(epsilon) / prior_size + delta)
 
 
@@ -964,8 +955,8 @@ def identification_rate(
     images, labels = candidates
     if len(labels) < 2:
         raise ValueError("The prior needs at least two candidates.")
-    _check_count("trials", trials)
-    _check_seed(seed)
+    check_int("trials", trials)
+    check_seed(seed)
     names = [n for n, _ in model.named_parameters()]
     per_example = defense.per_example_gradients(model, images, labels, names)
     clipped = per_example * (
@@ -1014,11 +1005,11 @@ def epsilon_for_psnr(
     trace : DataFrame
         Every evaluation: ``epsilon``, ``psnr``.
     """
-    _check_positive("low", low)
-    _check_positive("high", high)
+    check_number("low", low, positive=True, example=0.1)
+    check_number("high", high, positive=True, example=100.0)
     if low >= high:
         raise ValueError(f"low must be below high, got low={low}, high={high}.")
-    _check_count("evaluations", evaluations)
+    check_int("evaluations", evaluations)
     trace = []
 
     def run(eps: float) -> float:
@@ -1057,8 +1048,8 @@ def exact_gaussian_epsilon(sigma: float, delta: float) -> float:
     from scipy.optimize import brentq
     from scipy.stats import norm
 
-    _check_positive("sigma", sigma)
-    _check_probability("delta", delta, open_right=True)
+    check_number("sigma", sigma, positive=True, example=1.0)
+    check_probability("delta", delta, below_one=True, example="1e-5")
 
     def delta_at(eps: float) -> float:
         return norm.cdf(1 / (2 * sigma) - eps * sigma) - math.exp(eps) * norm.cdf(

@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fl_course.checks import check_choice, check_int, check_number, check_probability
 from fl_course.defenses.base import (
     Defense,
     ServerTransform,
-    _check_positive,
     flatten_update,
     protected_names,
     unflatten_update,
@@ -83,11 +83,11 @@ def root_dataset(
     >>> x.shape, torch.bincount(y).tolist()
     (torch.Size([20, 1, 28, 28]), [2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
     """
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"per_class must be a positive integer, got {per_class!r}.")
+    check_int("per_class", per_class)
     if len(images) != len(labels):
         raise ValueError(
-            f"images and labels differ in length ({len(images)} vs {len(labels)}); pass matching tensors."
+            f"images and labels differ in length ({len(images)} vs {len(labels)}); pass "
+            "matching tensors."
         )
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     chosen: list[int] = []
@@ -148,8 +148,7 @@ def layer_sensitivity(
     >>> min(risk.values()) > 0
     True
     """
-    if isinstance(probes, bool) or not isinstance(probes, int) or probes < 1:
-        raise ValueError(f"probes must be a positive integer, got {probes!r}.")
+    check_int("probes", probes)
     params = dict(model.named_parameters())
     names = list(names) if names is not None else list(params)
     generator = torch.Generator().manual_seed(seed)
@@ -199,8 +198,7 @@ def equal_risk_slices(
     >>> equal_risk_slices([4, 4], [1.0, 3.0], 4)
     [(0, 4), (4, 5), (5, 7), (7, 8)]
     """
-    if isinstance(num_slices, bool) or not isinstance(num_slices, int) or num_slices < 1:
-        raise ValueError(f"num_slices must be a positive integer, got {num_slices!r}.")
+    check_int("num_slices", num_slices)
     if len(sizes) != len(risks) or not sizes:
         raise ValueError(
             "Pass one risk per layer size (both sequences non-empty and of equal length)."
@@ -212,7 +210,8 @@ def equal_risk_slices(
     total_params = int(sum(sizes))
     if num_slices > total_params:
         raise ValueError(
-            f"Cannot cut {total_params} parameters into {num_slices} non-empty slices; use fewer slices."
+            f"Cannot cut {total_params} parameters into {num_slices} non-empty slices; use fewer "
+            "slices."
         )
     total = float(sum(risks))
     if total <= 0:
@@ -272,8 +271,8 @@ def marchenko_pastur_bounds(sigma: float, q: float) -> tuple[float, float]:
     >>> marchenko_pastur_bounds(1.0, 4.0)
     (0.25, 2.25)
     """
-    _check_positive("sigma", sigma)
-    _check_positive("q", q)
+    check_number("sigma", sigma, positive=True, example=1e-2)
+    check_number("q", q, positive=True, example=6.0)
     if q < 1:
         raise ValueError(
             f"Q is the aspect ratio v/w of the reshaped gradient and must be at least 1, got {q!r}."
@@ -313,8 +312,10 @@ class MarchenkoPasturCompensation(ServerTransform):
     name = "MP compensation"
 
     def __init__(self, sigma: float = 1e-2, q: float = 6.0) -> None:
-        self.sigma = _check_positive("sigma", sigma)
-        self.q = _check_positive("q", q)
+        self.save_settings(
+            sigma=check_number("sigma", sigma, positive=True, example=1e-2),
+            q=check_number("q", q, positive=True, example=6.0),
+        )
         self.bounds = marchenko_pastur_bounds(self.sigma, self.q)
         self.last_kept = self.last_directions = 0
         self.last_basis: torch.Tensor | None = None
@@ -360,9 +361,6 @@ class MarchenkoPasturCompensation(ServerTransform):
             )
         _, matrix, size = self._as_matrix(update)
         return (matrix @ self.last_basis @ self.last_basis.T).reshape(-1)[:size]
-
-    def __repr__(self) -> str:
-        return f"MarchenkoPasturCompensation(sigma={self.sigma!r}, q={self.q!r})"
 
 
 class GradDefense(Defense):
@@ -414,7 +412,8 @@ class GradDefense(Defense):
     >>> from fl_course.models import LeNetZhu
     >>> model = LeNetZhu(seed=0); x = torch.rand(20, 1, 28, 28); y = torch.arange(20) % 10
     >>> names = [n for n, _ in model.named_parameters()]
-    >>> grad = dict(zip(names, torch.autograd.grad(F.cross_entropy(model(x[:1]), y[:1]), model.parameters())))
+    >>> loss = F.cross_entropy(model(x[:1]), y[:1])
+    >>> grad = dict(zip(names, torch.autograd.grad(loss, model.parameters())))
     >>> gd = GradDefense(root_data=(x, y), seed=0)
     >>> out = gd(grad, model=model)
     >>> len(gd.last_perturbed)
@@ -422,6 +421,7 @@ class GradDefense(Defense):
     """
 
     name = "GradDefense"
+    _unprinted_settings = ("root_data",)  # data, too long for a repr
 
     def __init__(
         self,
@@ -435,26 +435,13 @@ class GradDefense(Defense):
         slicing: str = "sensitivity",
         seed: int = 0,
     ) -> None:
-        super().__init__(seed=seed)
-        if isinstance(num_slices, bool) or not isinstance(num_slices, int) or num_slices < 1:
-            raise ValueError(
-                f"num_slices must be a positive integer, got {num_slices!r}; the paper uses 10."
-            )
-        if (
-            isinstance(perturb_fraction, bool)
-            or not isinstance(perturb_fraction, (int, float))
-            or not 0 < perturb_fraction <= 1
-        ):
-            raise ValueError(
-                f"perturb_fraction γ must lie in (0, 1], got {perturb_fraction!r}; the paper uses 0.3 (GIA) or 0.2 (DGA)."
-            )
-        if slicing not in ("sensitivity", "size"):
-            raise ValueError(f"slicing must be 'sensitivity' or 'size', got {slicing!r}.")
+        check_choice("slicing", slicing, ("sensitivity", "size"))
         if slicing == "sensitivity":
             if root_data is None:
                 raise ValueError(
-                    "Sensitivity-based slicing needs a root data set: pass root_data=(images, labels), e.g. "
-                    "root_dataset(images, labels, per_class=10), or use slicing='size'."
+                    "Sensitivity-based slicing needs a root data set: pass "
+                    "root_data=(images, labels), e.g. root_dataset(images, labels, per_class=10), "
+                    "or use slicing='size'."
                 )
             if not (
                 isinstance(root_data, (tuple, list))
@@ -464,22 +451,23 @@ class GradDefense(Defense):
                 raise ValueError("root_data must be an (images, labels) pair of equal length.")
         if not isinstance(clip, bool):
             raise TypeError(f"clip must be True or False, got {type(clip).__name__}.")
-        self.root_data = root_data
-        self.num_slices = num_slices
-        self.perturb_fraction = float(perturb_fraction)
-        self.sigma = _check_positive("sigma", sigma)
-        self.clip = clip
-        self.clip_bound = (
-            self.sigma if clip_bound is None else _check_positive("clip_bound", clip_bound)
+        sigma = check_number("sigma", sigma, positive=True, example=1e-2)
+        super().__init__(
+            seed=seed,
+            num_slices=check_int("num_slices", num_slices, example=10),
+            perturb_fraction=check_probability("perturb_fraction", perturb_fraction, example=0.3),
+            sigma=sigma,
+            clip_bound=sigma
+            if clip_bound is None
+            else check_number("clip_bound", clip_bound, positive=True, example=sigma),
         )
-        self.slicing = slicing
         self.last_perturbed: list[int] = []
         self.last_slices: list[tuple[int, int]] = []
         self._sens_cache: tuple[tuple[float, ...], dict[str, float]] | None = None
         if self.sigma < 1e-3 and not clip:
             warnings.warn(
-                f"sigma={sigma} without clipping is below the noise level (1e-3) that Zhu et al. (2019) "
-                "still reconstruct through; expect little protection.",
+                f"sigma={sigma} without clipping is below the noise level (1e-3) that Zhu et al. "
+                "(2019) still reconstruct through; expect little protection.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -502,7 +490,8 @@ class GradDefense(Defense):
     def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         if model is None and self.slicing == "sensitivity":
             raise ValueError(
-                "GradDefense with sensitivity slicing needs the model: call gd(update, model=model)."
+                "GradDefense with sensitivity slicing needs the model: call "
+                "gd(update, model=model)."
             )
         names = protected_names(update, model)
         sizes = [update[k].numel() for k in names]
@@ -614,18 +603,13 @@ class GradDefense(Defense):
             The clients' SGD momentum ``μ`` (derived scale only).
         noise_scale : {"derived", "paper"}, default "derived"
         """
-        for name, value in (("num_clients", num_clients), ("local_steps", local_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        scale = 1.0 if lr is None else _check_positive("lr", lr)
-        if (
-            isinstance(momentum, bool)
-            or not isinstance(momentum, (int, float))
-            or not 0 <= momentum < 1
-        ):
-            raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}.")
-        if noise_scale not in ("derived", "paper"):
-            raise ValueError(f"noise_scale must be 'derived' or 'paper', got {noise_scale!r}.")
+        check_int("num_clients", num_clients)
+        check_int("local_steps", local_steps, example=1)
+        scale = 1.0 if lr is None else check_number("lr", lr, positive=True, example=0.1)
+        momentum = check_number("momentum", momentum, low=0, high=1, example=0.9)
+        if momentum == 1:
+            raise ValueError("momentum must lie in [0, 1), got 1; pass e.g. momentum=0.9.")
+        check_choice("noise_scale", noise_scale, ("derived", "paper"))
         fraction = self.num_perturbed / self.num_slices
         if noise_scale == "paper":
             return MarchenkoPasturCompensation(
@@ -636,14 +620,3 @@ class GradDefense(Defense):
         )
         sigma = scale * self.sigma * math.sqrt(steps * fraction / num_clients)
         return MarchenkoPasturCompensation(sigma=sigma, q=q)
-
-    def _settings(self) -> dict[str, object]:
-        return {
-            "num_slices": self.num_slices,
-            "perturb_fraction": self.perturb_fraction,
-            "sigma": self.sigma,
-            "clip": self.clip,
-            "clip_bound": self.clip_bound,
-            "slicing": self.slicing,
-            "seed": self.seed,
-        }

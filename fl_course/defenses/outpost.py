@@ -27,12 +27,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from fl_course.defenses.base import (
-    Defense,
-    _check_percent,
-    _check_positive,
-    protected_names,
-)
+from fl_course.checks import check_int, check_number, check_percent
+from fl_course.defenses.base import Defense, protected_names
 from fl_course.federation.local_sgd import Update
 from fl_course.defenses.compression import prune_smallest, smallest_mask
 
@@ -96,7 +92,8 @@ def fisher_mask(update: Update, names: list[str], phi: float) -> dict[str, torch
 
     Examples
     --------
-    >>> m = fisher_mask({"a": torch.tensor([0.1, -2.0]), "b": torch.tensor([1.0, 0.0])}, ["a", "b"], 50)
+    >>> update = {"a": torch.tensor([0.1, -2.0]), "b": torch.tensor([1.0, 0.0])}
+    >>> m = fisher_mask(update, ["a", "b"], 50)
     >>> m["a"].tolist(), m["b"].tolist()
     ([False, True], [True, False])
     """
@@ -157,24 +154,25 @@ class Outpost(Defense):
         *,
         seed: int = 0,
     ) -> None:
-        super().__init__(seed=seed)
-        self.beta = _check_positive("beta", beta, allow_zero=True)
-        self.phi = _check_percent("phi", phi)
-        self.prune_base = _check_percent("prune_base", prune_base)
-        self.noise_base = _check_positive("noise_base", noise_base, allow_zero=True)
+        super().__init__(
+            seed=seed,
+            beta=check_number("beta", beta, non_negative=True, example=0.125),
+            phi=check_percent("phi", phi),
+            prune_base=check_percent("prune_base", prune_base),
+            noise_base=check_number("noise_base", noise_base, non_negative=True, example=0.8),
+        )
         self.last_perturbed = False
         if self.prune_base < 20 and (self.noise_base == 0 or self.phi == 0):
             warnings.warn(
-                "prune_base < 20 with no noise (noise_base=0 or phi=0) leaves the gradient almost intact; "
-                "the paper's defaults are prune_base=80, phi=40, noise_base=0.8.",
+                "prune_base < 20 with no noise (noise_base=0 or phi=0) leaves the gradient almost "
+                "intact; the paper's defaults are prune_base=80, phi=40, noise_base=0.8.",
                 UserWarning,
                 stacklevel=2,
             )
 
     def probability(self, iteration: int) -> float:
         """Probability ``1 / (1 + β·t)`` that local iteration ``t`` is perturbed."""
-        if isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0:
-            raise ValueError(f"iteration must be a non-negative integer, got {iteration!r}.")
+        check_int("iteration", iteration, minimum=0, example=0)
         return 1.0 / (1.0 + self.beta * iteration)
 
     def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
@@ -198,12 +196,3 @@ class Outpost(Defense):
                 pruned.add_(noise.masked_fill_(~masks[k], 0.0))
             update[k] = pruned
         return update
-
-    def _settings(self) -> dict[str, object]:
-        return {
-            "beta": self.beta,
-            "phi": self.phi,
-            "prune_base": self.prune_base,
-            "noise_base": self.noise_base,
-            "seed": self.seed,
-        }

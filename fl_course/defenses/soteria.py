@@ -16,7 +16,8 @@ import warnings
 import torch
 from torch import nn
 
-from fl_course.defenses.base import Defense, _check_percent, weights_fingerprint
+from fl_course.checks import check_int, check_percent
+from fl_course.defenses.base import Defense, weights_fingerprint
 from fl_course.federation.local_sgd import Update
 from fl_course.defenses.compression import smallest_mask
 
@@ -149,21 +150,21 @@ class Soteria(Defense):
         max_samples: int = 64,
         seed: int = 0,
     ) -> None:
-        super().__init__(seed=seed)
-        self.prune_rate = _check_percent("prune_rate", prune_rate)
-        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
-            raise ValueError(f"max_samples must be a positive integer, got {max_samples!r}.")
         if layer is not None and not isinstance(layer, str):
             raise TypeError(
                 f"layer must be a module name such as 'fc', got {type(layer).__name__}."
             )
-        self.layer = layer
-        self.max_samples = max_samples
+        super().__init__(
+            seed=seed,
+            prune_rate=check_percent("prune_rate", prune_rate),
+            max_samples=check_int("max_samples", max_samples, example=64),
+        )
         self._ratio_cache: tuple[tuple | None, dict[bytes, torch.Tensor]] = (None, {})
         if self.prune_rate < 20:
             warnings.warn(
-                f"prune_rate={prune_rate}: removing under 20% of the representation features leaves most of "
-                "the FC layer's gradient intact; Sun et al. (2021) use far higher rates.",
+                f"prune_rate={prune_rate}: removing under 20% of the representation features "
+                "leaves most of the FC layer's gradient intact; Sun et al. (2021) use far higher "
+                "rates.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -171,8 +172,8 @@ class Soteria(Defense):
     def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         if model is None or data is None:
             raise ValueError(
-                "Soteria needs the model and the client's batch: call it as soteria(update, model=model, "
-                "data=(images, labels))."
+                "Soteria needs the model and the client's batch: call it as "
+                "soteria(update, model=model, data=(images, labels))."
             )
         layer = self.layer or _first_linear(model)
         try:
@@ -183,7 +184,8 @@ class Soteria(Defense):
             ) from error
         if not isinstance(module, nn.Linear):
             raise ValueError(
-                f"Soteria defends a fully connected layer, but {layer!r} is a {type(module).__name__}; pass layer= the name of an nn.Linear."
+                f"Soteria defends a fully connected layer, but {layer!r} is a "
+                f"{type(module).__name__}; pass layer= the name of an nn.Linear."
             )
         key = f"{layer}.weight" if layer else "weight"
         if key not in update:
@@ -198,7 +200,7 @@ class Soteria(Defense):
         return update
 
     def _scores(self, model: nn.Module, images: torch.Tensor, layer: str) -> torch.Tensor:
-        """Feature scores of ``images``, reusing each example's ratios while the weights stay the same.
+        """Feature scores of ``images``, reusing each example's ratios while the weights stay.
 
         An attacked federation with a frozen model (CAFE) sends the same examples again and
         again; their ratios are computed once per weight fingerprint. With BatchNorm in
@@ -216,11 +218,3 @@ class Soteria(Defense):
             ratios, _ = feature_ratios(model, images[list(missing.values())], layer)
             cache.update(zip(missing, ratios))
         return torch.stack([cache[k] for k in keys]).sum(dim=0)
-
-    def _settings(self) -> dict[str, object]:
-        return {
-            "prune_rate": self.prune_rate,
-            "layer": self.layer,
-            "max_samples": self.max_samples,
-            "seed": self.seed,
-        }

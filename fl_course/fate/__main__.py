@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                     "start it with `python -m fl_course.fate up`"
                 )
             print(
-                f"server log: {st['log']}\nfate_flow logs: {st['flow_logs']}\n"
-                f"FATE environment: {'installed' if st['installed'] else 'not installed'} under {st['home']}"
+                f"server log: {st['log']}\nfate_flow logs: {st['flow_logs']}\nFATE environment: "
+                f"{'installed' if st['installed'] else 'not installed'} under {st['home']}"
             )
             return 0 if st["running"] else 3
         service.down()

@@ -8,7 +8,8 @@ Examples
 --------
 >>> from fl_course.fate import ensure_service, jobs
 >>> ensure_service()                                                    # doctest: +SKIP
->>> jobs.upload_tables({"bank_a": df_a, "bank_b": df_b, "test": df_test}, namespace="lc")  # doctest: +SKIP
+>>> tables = {"bank_a": df_a, "bank_b": df_b, "test": df_test}         # doctest: +SKIP
+>>> jobs.upload_tables(tables, namespace="lc")                          # doctest: +SKIP
 >>> result = jobs.run_homo_lr({"9999": "bank_a", "10000": "bank_b"}, test_table="test",
 ...                           namespace="lc", arbiter="10000")         # doctest: +SKIP
 >>> result.summary()                                                    # doctest: +SKIP
@@ -84,6 +85,29 @@ class JobResult:
             df = df[df["type"] == dataset]
         return df.sort_values("id").reset_index(drop=True)
 
+    def test_scores(self, labels) -> np.ndarray:
+        """FATE's predicted probability of label 1 for every test row, in test-set order.
+
+        Parameters
+        ----------
+        labels : array_like of int
+            The test set's labels in upload order; FATE's ``validate_set`` predictions must
+            carry exactly these, or they belong to another table.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``predict_score`` per test row, aligned with ``labels``.
+        """
+        labels = np.asarray(labels)
+        scores = self.scores("validate_set")
+        if len(scores) != len(labels) or not (scores["label"].to_numpy() == labels).all():
+            raise ValueError(
+                f"FATE returned {len(scores)} test predictions that do not line up with the "
+                f"{len(labels)} test labels; pass the labels of the table uploaded as test_table."
+            )
+        return scores["predict_score"].to_numpy(dtype=float)
+
     def summary(self) -> pd.Series:
         """Job id, status and elapsed seconds as a small series (for display)."""
         return pd.Series(
@@ -156,7 +180,8 @@ def write_party_csv(df: pd.DataFrame, path: str | Path, *, label: str = LABEL) -
         raise TypeError(f"Expected a pandas DataFrame for a party table, got {type(df).__name__}.")
     if label not in df:
         raise ValueError(
-            f"The party table has no label column {label!r}; its columns are {list(df.columns)[:8]}..."
+            f"The party table has no label column {label!r}; its columns are "
+            f"{list(df.columns)[:8]}..."
         )
     if len(df) < 2:
         raise ValueError(f"A party table needs at least 2 rows, got {len(df)}.")
@@ -164,7 +189,8 @@ def write_party_csv(df: pd.DataFrame, path: str | Path, *, label: str = LABEL) -
     values = df[features].to_numpy(dtype=float)
     if not np.isfinite(values).all():
         raise ValueError(
-            "The party table contains NaN or infinite features; clean or impute them before uploading."
+            "The party table contains NaN or infinite features; clean or impute them before "
+            "uploading."
         )
     out = pd.DataFrame({"id": np.arange(len(df))})
     out["y"] = df[label].astype(int).to_numpy()
@@ -401,7 +427,7 @@ def log_tail(
     lines: int = 25,
     flow=None,
 ) -> str:
-    """Last lines of a task's error log (else its info log, else its stdout), via FATE Flow's log API."""
+    """Last lines of a task's error log (else info log, else stdout), via FATE Flow's log API."""
     flow = flow or client()
     kinds = ("task_error", "task_info") if task_name else ("schedule_error", "schedule_info")
     for log_type in kinds:
@@ -503,7 +529,7 @@ def _output_data(flow, job_id: str, role: str, party_id: str, task_name: str) ->
 
 @dataclasses.dataclass(frozen=True)
 class SubmittedJob:
-    """A job handed to FATE Flow: what :func:`wait_for` needs to follow it and collect its outputs."""
+    """A job handed to FATE Flow: what :func:`wait_for` needs to follow it and collect outputs."""
 
     job_id: str
     guest: str
@@ -543,7 +569,7 @@ def _fate_elapsed(flow, job: SubmittedJob) -> float | None:
 def wait_for(
     job: SubmittedJob, *, timeout: float = DEFAULT_TIMEOUT, progress: bool = True
 ) -> JobResult:
-    """Wait for a submitted job (at most ``timeout`` s after its submission) and collect its outputs.
+    """Wait for a submitted job (at most ``timeout`` s after submission) and collect its outputs.
 
     ``JobResult.elapsed`` is FATE Flow's own record of the job's duration (start to end), so it
     stays right when several jobs run at once.
@@ -730,8 +756,8 @@ def submit_homo_lr(
     missing = [n for n in names if not table_exists(namespace, n, flow=flow)]
     if missing:
         raise ValueError(
-            f"FATE Flow has no table(s) {', '.join(f'{namespace}.{m}' for m in missing)}; upload them "
-            "first with fl_course.fate.jobs.upload_tables."
+            f"FATE Flow has no table(s) {', '.join(f'{namespace}.{m}' for m in missing)}; upload "
+            "them first with fl_course.fate.jobs.upload_tables."
         )
     pipeline, tasks = homo_lr_pipeline(
         train_tables, namespace=namespace, test_table=test_table, **settings
@@ -750,7 +776,10 @@ def run_homo_lr(
     progress: bool = True,
     **settings,
 ) -> JobResult:
-    """Check the tables, submit a HomoLR job and wait for it (:func:`submit_homo_lr`, :func:`wait_for`)."""
+    """Check the tables, submit a HomoLR job and wait for it.
+
+    :func:`submit_homo_lr` (which checks the tables) then :func:`wait_for`, in one call.
+    """
     if timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
     job = submit_homo_lr(train_tables, namespace=namespace, test_table=test_table, **settings)

@@ -46,7 +46,8 @@ DEFAULT_GRPC_PORT = 9360
 #: fate_flow 2.2.0 pins typing-extensions==4.8.0; torch >= 2.5 needs >= 4.10.
 OVERRIDES = ("typing-extensions>=4.10",)
 START_TIMEOUT = 180.0
-#: Seconds FATE Flow waits for its own scheduling calls (FATE's default of 10 is too short under load).
+#: Seconds FATE Flow waits for its own scheduling calls (FATE's default, 10, is too short under
+#: load).
 HTTP_REQUEST_TIMEOUT = 120
 
 
@@ -171,7 +172,8 @@ def _validate_address(host: str, port: int, grpc_port: int) -> None:
             raise ValueError(f"{name} must be an integer between 1 and 65535, got {value!r}.")
     if port == grpc_port:
         raise ValueError(
-            f"port and grpc_port must differ (both are {port}); pass e.g. --port 9380 --grpc-port 9360."
+            f"port and grpc_port must differ (both are {port}); pass e.g. --port 9380 --grpc-port "
+            "9360."
         )
 
 
@@ -212,7 +214,7 @@ def flow_version(
 
 
 def not_answering(host: str, port: int, detail: str = "") -> FateServiceError:
-    """The error every helper raises when FATE Flow does not answer: names the address and the fix."""
+    """The error every helper raises when FATE Flow does not answer: the address and the fix."""
     return FateServiceError(
         f"FATE Flow is not answering at {host}:{port} — start it with `python -m fl_course.fate up`"
         + (f" ({detail})" if detail else "")
@@ -224,10 +226,11 @@ def _check_version(host: str, port: int) -> str:
     version = flow_version(host, port)
     if version is None or not version.startswith(FATE_VERSION.rsplit(".", 1)[0] + "."):
         raise FateServiceError(
-            f"The service answering at http://{host}:{port} is not FATE Flow {FATE_VERSION.rsplit('.', 1)[0]}.x "
-            f"(it reports {('version ' + version) if version else 'no FATE Flow version'}). Stop it, or start the "
-            f"course's FATE Flow elsewhere: `python -m fl_course.fate up --port {port + 1} --grpc-port "
-            f"{DEFAULT_GRPC_PORT + 1}`."
+            f"The service answering at http://{host}:{port} is not FATE Flow "
+            f"{FATE_VERSION.rsplit('.', 1)[0]}.x (it reports "
+            f"{('version ' + version) if version else 'no FATE Flow version'}). Stop it, or start "
+            f"the course's FATE Flow elsewhere: `python -m fl_course.fate up --port {port + 1} "
+            f"--grpc-port {DEFAULT_GRPC_PORT + 1}`."
         )
     return version
 
@@ -443,7 +446,8 @@ def install(*, progress: bool = True) -> float:
     if check.returncode != 0:
         raise FateServiceError(
             "The FATE environment installed but `import fate_flow, fate` fails:\n"
-            f"{check.stderr[-2000:]}\nDelete {venv_dir()} and run `python -m fl_course.fate up` again."
+            f"{check.stderr[-2000:]}\nDelete {venv_dir()} and run `python -m fl_course.fate up` "
+            "again."
         )
     _installed_marker().write_text(f"fate_client[fate,fate_flow]=={FATE_VERSION}\n{torch_req}\n")
     return time.perf_counter() - start
@@ -478,7 +482,8 @@ def _set_fateflow_keys(conf: Path, values: dict) -> None:
     missing = set(values) - found
     if missing:
         raise FateServiceError(
-            f"{conf} has no fateflow.{', '.join(sorted(missing))}; is FATE {FATE_VERSION} installed?"
+            f"{conf} has no fateflow.{', '.join(sorted(missing))}; is FATE {FATE_VERSION} "
+            "installed?"
         )
     conf.write_text("".join(lines))
 
@@ -652,9 +657,10 @@ def up(
     _validate_address(host, port, grpc_port)
     if "google.colab" in sys.modules:
         raise FateServiceError(
-            "FATE Flow does not run on Colab (no persistent service, and FATE 2.2 pins packages that "
-            "clash with Colab's). Run the FATE parts of this lab locally: clone the course and run "
-            "`python -m fl_course.fate up`; the local HomoLR parts (fl_course.federation.homolr) run here."
+            "FATE Flow does not run on Colab (no persistent service, and FATE 2.2 pins packages "
+            "that clash with Colab's). Run the FATE parts of this lab locally: clone the course "
+            "and run `python -m fl_course.fate up`; the local HomoLR parts "
+            "(fl_course.federation.homolr) run here."
         )
     say = (
         (lambda msg: print(f"[fl_course.fate] {msg}", flush=True))
@@ -689,8 +695,8 @@ def up(
             if (state.get("host"), state.get("port")) != (host, port):
                 raise FateServiceError(
                     f"A FATE Flow started by fl_course (pid {state['pid']}) already runs at "
-                    f"http://{state.get('host')}:{state.get('port')}; use that address, or stop it first "
-                    "with `python -m fl_course.fate down`."
+                    f"http://{state.get('host')}:{state.get('port')}; use that address, or stop "
+                    "it first with `python -m fl_course.fate down`."
                 )
             # our server from an earlier `up` is alive but does not answer: restart it cleanly
             _stop_pid(state["pid"])
@@ -699,19 +705,21 @@ def up(
             reaped = _reap_session(state["pid"])
             if reaped:
                 say(
-                    f"stopped {len(reaped)} process(es) left by a crashed FATE Flow (pid {state['pid']})"
+                    f"stopped {len(reaped)} process(es) left by a crashed FATE Flow (pid "
+                    f"{state['pid']})"
                 )
             _write_state({})
         for name, value in (("HTTP port", port), ("gRPC port", grpc_port)):
             if not _port_free(host, value):
                 raise FateServiceError(
-                    f"The FATE Flow {name} {value} on {host} is already in use by {port_owner(value)}. "
-                    "Stop that process, or choose other ports, e.g. "
-                    f"`python -m fl_course.fate up --port {port + 1} --grpc-port {grpc_port + 1}`."
+                    f"The FATE Flow {name} {value} on {host} is already in use by "
+                    f"{port_owner(value)}. Stop that process, or choose other ports, e.g. `python "
+                    f"-m fl_course.fate up --port {port + 1} --grpc-port {grpc_port + 1}`."
                 )
         if not is_installed():
             say(
-                f"installing FATE {FATE_VERSION} into {venv_dir()} (a few minutes, once; log: {install_log()})"
+                f"installing FATE {FATE_VERSION} into {venv_dir()} (a few minutes, once; log: "
+                f"{install_log()})"
             )
         install_seconds = install(progress=progress)
         if install_seconds:
@@ -765,8 +773,8 @@ def up(
                 _stop_pid(proc.pid)
                 _write_state({})
                 raise FateServiceError(
-                    f"FATE Flow did not answer at http://{host}:{port} within {timeout:.0f} s and was "
-                    f"stopped. Last lines of {server_log()}:\n{_tail(server_log())}"
+                    f"FATE Flow did not answer at http://{host}:{port} within {timeout:.0f} s and "
+                    f"was stopped. Last lines of {server_log()}:\n{_tail(server_log())}"
                 )
             time.sleep(1.0)
         try:
@@ -872,7 +880,7 @@ def _stop_pid(pid: int, grace: float = 15.0) -> None:
 
 
 def down(*, progress: bool = True) -> bool:
-    """Stop the server that ``up`` started (and only it). Returns True when something was stopped."""
+    """Stop the server that ``up`` started (and only it). Returns True if something was stopped."""
     with _lock():
         state = _read_state()
         pid = state.get("pid")

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from fl_course.checks import check_int, check_number
+from fl_course.checks import check_choice, check_int, check_number
 from fl_course.federation.local_sgd import Update
 
 __all__ = [
@@ -107,8 +107,7 @@ def simulate_update(
     if kind == "gradient":
         loss = loss_fn(model(images), labels)
         return list(torch.autograd.grad(loss, list(params.values()), create_graph=create_graph))
-    if kind != "delta":
-        raise ValueError(f"kind must be 'gradient' or 'delta', got {kind!r}.")
+    check_choice("kind", kind, ("gradient", "delta"))
     if lr is None or not lr > 0:
         raise ValueError("Simulating a FedAvg delta needs the client's learning rate lr > 0.")
     n = images.shape[0]

@@ -1,7 +1,8 @@
 """Secure aggregation with additively homomorphic (Paillier) encryption.
 
 - :mod:`fl_course.secure.fixed_point`: fixed-point encoding and slot packing (:class:`SlotLayout`).
-- :mod:`fl_course.secure.randomness`: cheap fresh encryption randomness (:class:`NthResidueSampler`).
+- :mod:`fl_course.secure.randomness`: cheap fresh encryption randomness
+  (:class:`NthResidueSampler`).
 - :mod:`fl_course.secure.packed_paillier`: :class:`PackedPaillier` and :class:`EncryptedVector`,
   encrypted vectors that add element-wise, serialise to JSON and decrypt to a mean.
 - :mod:`fl_course.secure.contributors`: :class:`KeyHolder` and :class:`TagKey`, decryption bound

@@ -76,7 +76,8 @@ def recover_added_plaintext(before: EncryptedVector, after: EncryptedVector) -> 
             plaintexts.append((ratio - 1) // n)
     if unlinkable:
         raise ValueError(
-            f"{unlinkable} of {len(before.ciphertexts)} reply ciphertexts are not c·(1 + m n): the reply carries "
-            "fresh randomness, so it cannot be linked to the broadcast without the private key."
+            f"{unlinkable} of {len(before.ciphertexts)} reply ciphertexts are not c·(1 + m n): "
+            "the reply carries fresh randomness, so it cannot be linked to the broadcast without "
+            "the private key."
         )
     return before.scheme.layout.decode(plaintexts, before.length, after.weight - before.weight)

@@ -67,7 +67,10 @@ class TagKey:
     secret: bytes = field(repr=False)
 
     def tags(self, round_id, count: int, bits: int) -> list[int]:
-        """Tags of the first ``count`` plaintexts of round ``round_id``, each below ``2**bits`` (bits <= 256)."""
+        """Tags of the first ``count`` plaintexts of round ``round_id``, each below ``2**bits``.
+
+        ``bits`` is at most 256.
+        """
         if not 1 <= bits <= 256:
             raise ValueError(f"Tags come from SHA-256, so bits must be 1 to 256, got {bits}.")
         prefix = f"{round_id}/".encode()
@@ -97,23 +100,29 @@ class KeyHolder:
     --------
     >>> from fl_course.secure import PackedPaillier, generate_keypair
     >>> public_key, private_key = generate_keypair(512, allow_small_keys=True)
-    >>> scheme = PackedPaillier(public_key, max_weight=3, tag_bits=64, allow_small_keys=True, workers=1)
+    >>> scheme = PackedPaillier(
+    ...     public_key, max_weight=3, tag_bits=64, allow_small_keys=True, workers=1
+    ... )
     >>> holder = KeyHolder(scheme, private_key)
     >>> keys = {p: holder.register(p) for p in ("a", "b", "c")}
-    >>> total = sum(scheme.encrypt([float(i)], tag_key=keys[p], round_id=1) for i, p in enumerate(keys))
-    >>> holder.decrypt_aggregate(total, round_id=1, weights={"a": 1, "b": 1, "c": 1}).round(6).tolist()
+    >>> total = sum(
+    ...     scheme.encrypt([float(i)], tag_key=keys[p], round_id=1) for i, p in enumerate(keys)
+    ... )
+    >>> agreed = {"a": 1, "b": 1, "c": 1}
+    >>> holder.decrypt_aggregate(total, round_id=1, weights=agreed).round(6).tolist()
     [1.0]
-    >>> attack = 3 * scheme.encrypt([5.0], tag_key=keys["a"], round_id=1)   # weight 3, like a sum of three
-    >>> holder.decrypt_aggregate(attack, round_id=1, weights={"a": 1, "b": 1, "c": 1})  # doctest: +ELLIPSIS
+    >>> attack = 3 * scheme.encrypt([5.0], tag_key=keys["a"], round_id=1)  # weight 3, as 3 parties
+    >>> holder.decrypt_aggregate(attack, round_id=1, weights=agreed)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fl_course.secure.contributors.AggregateRejected: Ciphertext 0 of 1 does not carry the tags of exactly ...
+    fl_course.secure.contributors.AggregateRejected: Ciphertext 0 of 1 does not carry the tags ...
     """
 
     def __init__(self, scheme, private_key, *, min_contributors: int = 2) -> None:
         if not scheme.layout.tag_bits:
             raise ValueError(
-                "The KeyHolder needs a tagged scheme: build it with PackedPaillier(..., tag_bits=64)."
+                "The KeyHolder needs a tagged scheme: build it with PackedPaillier(..., "
+                "tag_bits=64)."
             )
         if private_key.public_key.n != scheme.public_key.n:
             raise ValueError("This private key does not belong to the scheme's public key.")
@@ -129,7 +138,7 @@ class KeyHolder:
         self._keys: dict[str, TagKey] = {}
 
     def register(self, party: str) -> TagKey:
-        """Create the secret tag key of a new party; send it to that party over a private channel."""
+        """Create a new party's secret tag key; send it to that party over a private channel."""
         if not isinstance(party, str) or not party:
             raise ValueError(f"A party needs a non-empty name, got {party!r}.")
         if party in self._keys:
@@ -149,8 +158,8 @@ class KeyHolder:
             )
         if len(weights) < self.min_contributors:
             raise AggregateRejected(
-                f"Only {len(weights)} contributor(s) agreed; this key holder decrypts aggregates of at least "
-                f"{self.min_contributors} parties. Nothing was released."
+                f"Only {len(weights)} contributor(s) agreed; this key holder decrypts aggregates "
+                f"of at least {self.min_contributors} parties. Nothing was released."
             )
         for party, weight in weights.items():
             if isinstance(weight, bool) or not isinstance(weight, (int, np.integer)) or weight < 1:
@@ -194,8 +203,8 @@ class KeyHolder:
         total = sum(weights.values())
         if vector.weight != total:
             raise AggregateRejected(
-                f"The vector claims total weight {vector.weight}, but the agreed weights sum to {total}. "
-                "Nothing was released."
+                f"The vector claims total weight {vector.weight}, but the agreed weights sum to "
+                f"{total}. Nothing was released."
             )
         count, bits = len(vector.ciphertexts), self.scheme.layout.tag_bits
         expected = [0] * count
@@ -206,9 +215,10 @@ class KeyHolder:
         for i, (plaintext, tag) in enumerate(zip(plaintexts, expected)):
             if self.scheme.layout.tag_of(plaintext) != tag:
                 raise AggregateRejected(
-                    f"Ciphertext {i} of {count} does not carry the tags of exactly the agreed contributors "
-                    f"{sorted(weights)} with weights {[weights[p] for p in sorted(weights)]} for round {round_id}: "
-                    "it is not their aggregate (an aggregator may have scaled, repeated, dropped or forged a "
-                    "contribution). Nothing was released."
+                    f"Ciphertext {i} of {count} does not carry the tags of exactly the agreed "
+                    f"contributors {sorted(weights)} with weights "
+                    f"{[weights[p] for p in sorted(weights)]} for round {round_id}: it is not "
+                    "their aggregate (an aggregator may have scaled, repeated, dropped or forged "
+                    "a contribution). Nothing was released."
                 )
         return self.scheme.layout.decode(plaintexts, vector.length, total)

@@ -112,8 +112,9 @@ class SlotLayout:
             )
         if self.slot_bits + self.tag_slot_bits > self.plaintext_bits:
             raise ValueError(
-                f"One slot needs {self.slot_bits} bits (plus {self.tag_slot_bits} for the tag) but a plaintext "
-                f"has only {self.plaintext_bits}; use a larger key or lower max_weight, max_abs, frac_bits or tag_bits."
+                f"One slot needs {self.slot_bits} bits (plus {self.tag_slot_bits} for the tag) "
+                f"but a plaintext has only {self.plaintext_bits}; use a larger key or lower "
+                "max_weight, max_abs, frac_bits or tag_bits."
             )
 
     @property
@@ -128,7 +129,10 @@ class SlotLayout:
 
     @property
     def tag_slot_bits(self) -> int:
-        """Width of the tag slot: ``tag_bits`` plus headroom for ``max_weight`` weighted tags (0 without tags)."""
+        """Width of the tag slot: ``tag_bits`` plus headroom for ``max_weight`` weighted tags.
+
+        0 without tags.
+        """
         return self.tag_bits + self.max_weight.bit_length() if self.tag_bits else 0
 
     @property
@@ -159,13 +163,15 @@ class SlotLayout:
         """Return ``weight`` as an int after checking it fits the headroom."""
         if isinstance(weight, bool) or not isinstance(weight, (int, np.integer)):
             raise TypeError(
-                f"weight must be an int, got {type(weight).__name__}; scale real weights to integers."
+                f"weight must be an int, got {type(weight).__name__}; scale real weights to "
+                "integers."
             )
         weight = int(weight)
         if not 1 <= weight <= self.max_weight:
             raise ValueError(
-                f"A total weight of {weight} does not fit: this layout has headroom for weights 1 to "
-                f"{self.max_weight}. Build the scheme with max_weight >= {weight} (one extra bit per doubling)."
+                f"A total weight of {weight} does not fit: this layout has headroom for weights 1 "
+                f"to {self.max_weight}. Build the scheme with max_weight >= {weight} (one extra "
+                "bit per doubling)."
             )
         return weight
 
@@ -200,8 +206,9 @@ class SlotLayout:
         if x.size and np.max(np.abs(x)) > self.max_abs:
             bad = int(np.argmax(np.abs(x)))
             raise ValueError(
-                f"Value {x[bad]:.6g} at index {bad} is outside the encodable range ±{self.max_abs}; "
-                f"rescale the vector or build the scheme with max_abs >= {abs(x[bad]):.6g}."
+                f"Value {x[bad]:.6g} at index {bad} is outside the encodable range "
+                f"±{self.max_abs}; rescale the vector or build the scheme with max_abs >= "
+                f"{abs(x[bad]):.6g}."
             )
         count = self.num_plaintexts(x.size)
         if self.tag_bits:
@@ -211,12 +218,14 @@ class SlotLayout:
                 or any(not 0 <= int(t) < 2**self.tag_bits for t in tags)
             ):
                 raise ValueError(
-                    f"This layout binds every plaintext to its sender: pass {count} tags below 2**{self.tag_bits} "
-                    "(TagKey.tags(round_id, count)); an untagged layout has tag_bits=0."
+                    f"This layout binds every plaintext to its sender: pass {count} tags below "
+                    f"2**{self.tag_bits} (TagKey.tags(round_id, count)); an untagged layout has "
+                    "tag_bits=0."
                 )
         elif tags is not None:
             raise ValueError(
-                "This layout has no tag slot (tag_bits=0); build the scheme with tag_bits=64 to use tags."
+                "This layout has no tag slot (tag_bits=0); build the scheme with tag_bits=64 to "
+                "use tags."
             )
         ints = (np.rint(np.ldexp(x, self.frac_bits)).astype(np.int64) + self.offset).tolist()
         bits, step = self.slot_bits, self.slots
@@ -246,7 +255,8 @@ class SlotLayout:
         weight = self.check_weight(weight)
         if len(plaintexts) != self.num_plaintexts(length):
             raise ValueError(
-                f"A vector of length {length} needs {self.num_plaintexts(length)} plaintexts, got {len(plaintexts)}."
+                f"A vector of length {length} needs {self.num_plaintexts(length)} plaintexts, got "
+                f"{len(plaintexts)}."
             )
         bits, mask = self.slot_bits, (1 << self.slot_bits) - 1
         top = 2 * self.offset * weight
@@ -258,22 +268,23 @@ class SlotLayout:
             if self.tag_of(packed) >> self.tag_slot_bits:
                 where = "above the tag slot" if self.tag_bits else "beyond the last slot"
                 raise ValueError(
-                    f"Bits are set {where} of a plaintext: it does not come from this layout, or was modified."
+                    f"Bits are set {where} of a plaintext: it does not come from this layout, or "
+                    "was modified."
                 )
             packed &= (1 << self.tag_shift) - 1
             for _ in range(min(self.slots, length - i)):
                 slot = packed & mask
                 if slot > top:
                     raise ValueError(
-                        f"Slot {i} holds {slot}, above the maximum {top} for weight {weight}: the plaintext "
-                        "does not come from this layout, or was modified."
+                        f"Slot {i} holds {slot}, above the maximum {top} for weight {weight}: the "
+                        "plaintext does not come from this layout, or was modified."
                     )
                 out[i] = (slot - shift) / scale
                 packed >>= bits
                 i += 1
             if packed:
                 raise ValueError(
-                    "Bits are set beyond the last slot of a plaintext: it does not come from this layout, "
-                    "or was modified."
+                    "Bits are set beyond the last slot of a plaintext: it does not come from this "
+                    "layout, or was modified."
                 )
         return out

@@ -74,9 +74,9 @@ def available_cores() -> int:
 def _check_key_bits(bits: int, allow_small_keys: bool) -> None:
     if bits < MIN_KEY_BITS and not allow_small_keys:
         raise ValueError(
-            f"A {bits}-bit Paillier key is too weak for real use (moduli below {MIN_KEY_BITS} bits can be "
-            "factored with enough effort). Use 2048 or 3072 bits, or pass allow_small_keys=True if this is "
-            "a teaching example."
+            f"A {bits}-bit Paillier key is too weak for real use (moduli below {MIN_KEY_BITS} "
+            "bits can be factored with enough effort). Use 2048 or 3072 bits, or pass "
+            "allow_small_keys=True if this is a teaching example."
         )
 
 
@@ -143,12 +143,14 @@ def _open_json(text: str, expected_format: str) -> dict:
         )
     if payload.get("version") != _VERSION:
         raise ValueError(
-            f"Unsupported {expected_format} version {payload.get('version')!r}; expected {_VERSION}."
+            f"Unsupported {expected_format} version {payload.get('version')!r}; expected "
+            f"{_VERSION}."
         )
     digest = payload.pop("digest", None)
     if digest != _digest(payload):
         raise ValueError(
-            "The payload's digest does not match its content: it was modified or corrupted in transit."
+            "The payload's digest does not match its content: it was modified or corrupted in "
+            "transit."
         )
     key = payload.get("public_key")
     if not isinstance(key, dict) or not isinstance(key.get("n"), str):
@@ -229,7 +231,8 @@ class PackedPaillier:
     --------
     >>> public_key, private_key = generate_keypair(512, allow_small_keys=True)
     >>> scheme = PackedPaillier(public_key, max_weight=3, allow_small_keys=True, workers=1)
-    >>> total = scheme.encrypt([0.5, -1.0]) + scheme.encrypt([1.5, 2.0]) + scheme.encrypt([1.0, 2.0])
+    >>> parties = [[0.5, -1.0], [1.5, 2.0], [1.0, 2.0]]
+    >>> total = sum(scheme.encrypt(values) for values in parties)
     >>> total.decrypt(private_key).round(6).tolist()
     [1.0, 1.0]
     """
@@ -278,8 +281,9 @@ class PackedPaillier:
     def __repr__(self) -> str:
         layout = self.layout
         return (
-            f"PackedPaillier(key_bits={self.key_bits}, slots={layout.slots}, slot_bits={layout.slot_bits}, "
-            f"frac_bits={layout.frac_bits}, max_abs={layout.max_abs}, max_weight={layout.max_weight}, "
+            f"PackedPaillier(key_bits={self.key_bits}, slots={layout.slots}, "
+            f"slot_bits={layout.slot_bits}, frac_bits={layout.frac_bits}, "
+            f"max_abs={layout.max_abs}, max_weight={layout.max_weight}, "
             f"tag_bits={layout.tag_bits}, workers={self.workers})"
         )
 
@@ -308,13 +312,14 @@ class PackedPaillier:
         if not self.layout.tag_bits:
             if tag_key is not None:
                 raise ValueError(
-                    "This scheme has no tag slot (tag_bits=0); build it with tag_bits=64 to use tag keys."
+                    "This scheme has no tag slot (tag_bits=0); build it with tag_bits=64 to use "
+                    "tag keys."
                 )
             return None
         if tag_key is None or round_id is None:
             raise ValueError(
-                "This scheme binds every contribution to its sender (tag_bits > 0): pass tag_key= (the key "
-                "holder's KeyHolder.register(party) gave it to you) and round_id=."
+                "This scheme binds every contribution to its sender (tag_bits > 0): pass tag_key= "
+                "(the key holder's KeyHolder.register(party) gave it to you) and round_id=."
             )
         return tag_key.tags(round_id, count, self.layout.tag_bits)
 
@@ -346,7 +351,7 @@ class PackedPaillier:
         )
 
     def decrypt_raw(self, private_key, ciphertexts: list[int]) -> list[int]:
-        """Decrypt ciphertexts to their packed plaintext integers (phe's CRT decryption, on the pool)."""
+        """Decrypt ciphertexts to their packed plaintext integers (phe's CRT decryption, pooled)."""
         if not isinstance(private_key, paillier.PaillierPrivateKey):
             raise TypeError(
                 f"private_key must be a phe PaillierPrivateKey, got {type(private_key).__name__}."
@@ -397,7 +402,7 @@ class PackedPaillier:
         return scheme
 
     def vector_from_json(self, text: str) -> EncryptedVector:
-        """Load an :class:`EncryptedVector` sent as JSON, refusing anything not made for this scheme.
+        """Load an :class:`EncryptedVector` sent as JSON, refusing anything not made for this one.
 
         Raises
         ------
@@ -415,13 +420,15 @@ class PackedPaillier:
         if payload["public_key"]["fingerprint"] != self.fingerprint:
             raise ValueError(
                 "This encrypted vector was made under a different public key "
-                f"({payload['public_key']['fingerprint'][:19]}…, expected {self.fingerprint[:19]}…); "
-                "ask the sender to encrypt with the key holder's current public key."
+                f"({payload['public_key']['fingerprint'][:19]}…, expected "
+                f"{self.fingerprint[:19]}…); ask the sender to encrypt with the key holder's "
+                "current public key."
             )
         if payload.get("layout") != self.layout.to_dict():
             raise ValueError(
                 f"The vector's slot layout {payload.get('layout')} differs from this scheme's "
-                f"{self.layout.to_dict()}; all parties must build the scheme from the same to_json() text."
+                f"{self.layout.to_dict()}; all parties must build the scheme from the same "
+                "to_json() text."
             )
         length, weight, hexes = (
             payload.get("length"),
@@ -433,8 +440,8 @@ class PackedPaillier:
         self.layout.check_weight(weight)
         if not isinstance(hexes, list) or len(hexes) != self.layout.num_plaintexts(length):
             raise ValueError(
-                f"A vector of length {length} needs {self.layout.num_plaintexts(length)} ciphertexts; "
-                "the payload has a different number."
+                f"A vector of length {length} needs {self.layout.num_plaintexts(length)} "
+                "ciphertexts; the payload has a different number."
             )
         n, nsquare = self.public_key.n, self.public_key.nsquare
         ciphertexts = []
@@ -472,14 +479,15 @@ class EncryptedVector:
 
     def __repr__(self) -> str:
         return (
-            f"EncryptedVector(length={self.length}, weight={self.weight}, ciphertexts={len(self.ciphertexts)}, "
-            f"key={self.scheme.fingerprint[:15]}…)"
+            f"EncryptedVector(length={self.length}, weight={self.weight}, "
+            f"ciphertexts={len(self.ciphertexts)}, key={self.scheme.fingerprint[:15]}…)"
         )
 
     def _check_compatible(self, other: EncryptedVector) -> None:
         if not isinstance(other, EncryptedVector):
             raise TypeError(
-                f"Can only add an EncryptedVector, got {type(other).__name__}; use add_plaintext() for floats."
+                f"Can only add an EncryptedVector, got {type(other).__name__}; use "
+                "add_plaintext() for floats."
             )
         if other.scheme.fingerprint != self.scheme.fingerprint:
             raise ValueError(
@@ -487,7 +495,8 @@ class EncryptedVector:
             )
         if other.scheme.layout != self.scheme.layout:
             raise ValueError(
-                "These vectors use different slot layouts; build every party's scheme from one to_json()."
+                "These vectors use different slot layouts; build every party's scheme from one "
+                "to_json()."
             )
         if other.length != self.length:
             raise ValueError(
@@ -498,8 +507,8 @@ class EncryptedVector:
         if weight > self.scheme.layout.max_weight:
             raise ValueError(
                 f"{what} would give total weight {weight}, but the slots only have headroom for "
-                f"{self.scheme.layout.max_weight}; a larger sum would silently carry into the next slot. "
-                f"Build the scheme with max_weight >= {weight}."
+                f"{self.scheme.layout.max_weight}; a larger sum would silently carry into the "
+                f"next slot. Build the scheme with max_weight >= {weight}."
             )
         return weight
 
@@ -530,7 +539,7 @@ class EncryptedVector:
     def add_plaintext(
         self, values, weight: int = 1, *, tag_key=None, round_id=None
     ) -> EncryptedVector:
-        r"""Add a vector the caller holds in the clear, with an integer weight, under fresh randomness.
+        r"""Add a vector the caller holds in the clear, with an integer weight, fresh randomness.
 
         This is the PriDe party's step, which adds its own model to the cloud's encrypted one.
         The result is re-randomised, :math:`c\,(1 + m n)\,h_s^a`: without the new factor,
@@ -543,7 +552,8 @@ class EncryptedVector:
         values = np.asarray(values, dtype=np.float64).ravel()
         if values.size != self.length:
             raise ValueError(
-                f"Cannot add a plaintext of length {values.size} to a vector of length {self.length}."
+                f"Cannot add a plaintext of length {values.size} to a vector of length "
+                f"{self.length}."
             )
         total = self._headroom(
             self.weight + self.scheme.layout.check_weight(weight), "Adding this plaintext"
@@ -555,7 +565,7 @@ class EncryptedVector:
         return EncryptedVector(self.scheme, ciphertexts, length=self.length, weight=total)
 
     def rerandomise(self) -> EncryptedVector:
-        """The same plaintexts under fresh randomness: unlinkable to ``self`` for anyone without the key."""
+        """The same plaintexts, fresh randomness: unlinkable to ``self`` without the private key."""
         ciphertexts = self.scheme._fresh("rerandomise", self.ciphertexts)
         return EncryptedVector(self.scheme, ciphertexts, length=self.length, weight=self.weight)
 
@@ -573,14 +583,15 @@ class EncryptedVector:
         """
         if self.scheme.layout.tag_bits:
             raise ValueError(
-                "This vector's scheme binds aggregates to their contributors (tag_bits > 0): decrypt it with "
-                "KeyHolder.decrypt_aggregate(vector, round_id=..., weights=...), which checks the tags first."
+                "This vector's scheme binds aggregates to their contributors (tag_bits > 0): "
+                "decrypt it with KeyHolder.decrypt_aggregate(vector, round_id=..., weights=...), "
+                "which checks the tags first."
             )
         plaintexts = self.scheme.decrypt_raw(private_key, self.ciphertexts)
         return self.scheme.layout.decode(plaintexts, self.length, self.weight)
 
     def to_json(self) -> str:
-        """Serialise to JSON: key fingerprint, layout, length, weight, hex ciphertexts and a digest."""
+        """Serialise to JSON: key fingerprint, layout, length, weight, hex ciphertexts, a digest."""
         body = {
             "format": _VECTOR_FORMAT,
             "version": _VERSION,

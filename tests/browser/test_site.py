@@ -296,8 +296,9 @@ document.querySelectorAll(".cell_output").forEach(el => {
 });
 document.querySelectorAll(".cell_output").forEach(el => {
   const blocks = el.querySelectorAll(":scope > .output").length;
-  if (blocks > MAX_BLOCKS) problems.push(["wall", blocks + " separate output blocks in one cell, starting: "
-                                           + text(el).slice(0, 300)]);
+  if (blocks > MAX_BLOCKS)
+    problems.push(["wall", blocks + " separate output blocks in one cell, starting: "
+                           + text(el).slice(0, 300)]);
 });
 return problems;
 """
