@@ -28,7 +28,14 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from fl_course.checks import Configurable, check_choice, check_int, check_number, check_seed
+from fl_course.checks import (
+    Configurable,
+    check_choice,
+    check_int,
+    check_number,
+    check_probability,
+    check_seed,
+)
 from fl_course.federation.local_sgd import (
     DefendedOptimizer,
     Update,
@@ -193,8 +200,7 @@ class FedAvg(Configurable):
         for k, (x, y) in enumerate(client_data):
             if len(x) != len(y) or len(y) == 0:
                 raise ValueError(f"Client {k} must hold as many labels as images, and some.")
-        if not 0 < fraction <= 1:
-            raise ValueError(f"fraction (C) must be in (0, 1], not {fraction}.")
+        check_probability("fraction", fraction)
         check_int("rounds", rounds)
         check_int("local_epochs", local_epochs, example=1)
         if batch_size is not None:
