@@ -115,7 +115,7 @@ class IndexedFedSGD(Configurable, ServerIndexedFederation):
         check_transform("defense", defense)
         check_seed(seed)
         self.save_settings(
-            ignore=("client_data", "channels", "hidden"),
+            ignore=("client_data",),
             balanced=bool(balanced),
             device=torch.device(device) if device is not None else default_device(),
         )

@@ -163,7 +163,7 @@ class VerticalFL(Configurable, ServerIndexedFederation):
         check_transform("defense", defense)
         check_seed(seed)
         self.save_settings(
-            ignore=("images", "labels", "channels", "hidden", "embedding"),
+            ignore=("images", "labels"),
             device=torch.device(device) if device is not None else default_device(),
         )
         self.images = images.to(self.device)
