@@ -86,7 +86,9 @@ def label_accuracy(predicted: torch.Tensor, true: torch.Tensor) -> float:
     0.5
     """
     if len(true) == 0:
-        raise ValueError("true holds no labels; pass the batch's labels, e.g. torch.tensor([1, 2]).")
+        raise ValueError(
+            "true holds no labels; pass the batch's labels, e.g. torch.tensor([1, 2])."
+        )
     predicted, true = predicted.detach().cpu().long(), true.detach().cpu().long()
     classes = int(torch.cat([predicted, true]).max()) + 1
     overlap = torch.minimum(
