@@ -1,15 +1,16 @@
 """Benchmark of CAFE (chapter 5) on real MNIST digits, in HFL and in VFL.
 
-``python -m fl_course.bench cafe [--iterations T] [--samples N] [--batch B] [--variant V] [--seed S] [--quick]``
-prints one JSON object with one entry per setting (``hfl``, ``vfl``): ``batch`` (samples per
-iteration over all workers), ``workers``, ``samples`` (digits attacked), ``batch_ratio``,
-``variant`` with its data-step ``lr`` and ``schedule`` (:data:`fl_course.attacks.cafe.VARIANTS`), ``iterations``,
+``python -m fl_course.bench cafe [--iterations T] [--samples N] [--batch B] [--variant V]
+[--seed S] [--quick]`` prints one JSON object with one entry per setting (``hfl``, ``vfl``):
+``batch`` (samples per iteration over all workers), ``workers``, ``samples`` (digits
+attacked), ``batch_ratio``, ``variant`` with its data-step ``lr`` and ``schedule``
+(:data:`fl_course.attacks.cafe.VARIANTS`), ``iterations``,
 ``seconds`` (wall clock; ``cpu_seconds`` is the process's CPU time, which tells a busy
 machine from a slow attack), and ``psnr_mean`` / ``psnr_min`` (dB, ``fl_course.metrics.psnr``,
 10·log10(1/MSE) per image, fake clipped to [0, 1]) over the last 40-image batch, plus
 ``psnr_mean_all`` over every digit, and ``psnr_trivial_best``, the best trivial guess (all-black,
-mean training digit, uniform noise) on the same batch. Goal on a 2-core CPU: a 40-image batch recovered at mean
-PSNR ≥ 30 dB in ≤ 300 s.
+mean training digit, uniform noise) on the same batch. Goal on a 2-core CPU: a 40-image batch
+recovered at mean PSNR ≥ 30 dB in ≤ 300 s.
 
 The benchmark runs the named ``"fast"`` variant by default (data-step lr 0.1 annealed to 0.001,
 batch ratio 0.5): the authors' setting (constant lr 0.01, ratio 0.05–0.1, 800 epochs) needs far
@@ -26,8 +27,9 @@ import warnings
 
 import torch
 
-from fl_course.attacks.cafe import VARIANTS, Cafe, mnist_setting
+from fl_course.attacks.cafe import VARIANTS, Cafe
 from fl_course.data import load_mnist
+from fl_course.experiments.cafe import mnist_setting
 from fl_course.metrics import trivial_guesses
 
 GOAL = {"psnr_mean_min": 30.0, "seconds_max": 300.0, "batch": 40}
@@ -50,7 +52,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--variant",
         choices=sorted(VARIANTS),
         default="fast",
-        help="data-step setting: 'fast' (ours, default) or 'authors' (DeRafael/CAFE's constant 0.01)",
+        help="data-step setting: 'fast' (ours, default) "
+        "or 'authors' (DeRafael/CAFE's constant 0.01)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of data choice, models and attack"
