@@ -69,7 +69,7 @@ def mnist_setting(
     *,
     num_samples: int = 400,
     batch_size: int = 40,
-    workers: int = 4,
+    workers: int = HFL_WORKERS,
     lr: float = 0.0,
     gradient_hook=None,
     seed: int = 0,
