@@ -85,23 +85,3 @@ def test_cosine_distance_and_tv_known_values():
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
         UpdateMatchingAttack(**kwargs)
-
-
-def test_paired_gap_and_trivial_guess():
-    import pandas as pd
-
-    from fl_course.attacks.experiments import best_trivial_guess, paired_gap
-
-    a = pd.DataFrame({"client": [0, 1, 2], "psnr": [20.0, 30.0, float("inf")]})
-    b = pd.DataFrame({"client": [0, 1, 2], "psnr": [10.0, 32.0, 40.0]})
-    gap = paired_gap(a, b)
-    assert gap["n"] == 3 and gap["gap"] == pytest.approx(
-        (10 - 2 + 60) / 3, abs=0.01
-    )  # inf capped at 100
-    with pytest.raises(ValueError, match="different clients"):
-        paired_gap(a, b.assign(client=[0, 1, 3]))
-    x = torch.zeros(2, 1, 28, 28)
-    best = best_trivial_guess(x, torch.zeros(1, 28, 28), seed=0)
-    assert (
-        best["guess"] in ("all-black", "mean image") and best["psnr"] > 90
-    )  # a black digit is guessed exactly

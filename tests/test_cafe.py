@@ -1,8 +1,5 @@
 """Tests for fl_course.attacks.cafe: the three CAFE steps, the TV threshold, the attack loop."""
 
-import math
-
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,8 +12,6 @@ from fl_course.attacks.cafe import (
     Cafe,
     IndexedAdam,
     OutputGradientRecovery,
-    iterations_per_image,
-    leakage_summary,
     recover_fc_inputs_step,
     thresholded_tv,
 )
@@ -238,23 +233,3 @@ def test_inner_steps_take_k_data_steps_per_real_batch(k):
 def test_cafe_rejects_bad_schedule_and_inner_steps(kwargs):
     with pytest.raises(ValueError):
         Cafe(_vfl(), progress=False, **kwargs)
-
-
-def test_leakage_summary_against_trivial_guesses():
-    gen = torch.Generator().manual_seed(3)
-    truth = torch.rand(4, 1, 28, 28, generator=gen)
-    close = leakage_summary(truth, truth + 0.01, truth.mean(0), seed=1)
-    black = leakage_summary(truth, torch.zeros_like(truth), truth.mean(0), seed=1)
-    assert close["n"] == 4 and close["psnr"] > close["trivial_psnr"] + 20
-    assert black["psnr"] <= black["trivial_psnr"] + 1e-6  # all-black is one of the trivial guesses
-    assert black["trivial_psnr"] == close["trivial_psnr"]  # same victims, same guesses
-    with pytest.raises(ValueError):
-        leakage_summary(truth, truth[:2], truth.mean(0))
-
-
-def test_iterations_per_image():
-    history = pd.DataFrame({"iteration": [10, 20, 30], "psnr_mean": [12.0, 29.9, 30.5]})
-    assert iterations_per_image(history, 6) == 5.0
-    assert math.isnan(iterations_per_image(history, 6, threshold=40.0))
-    with pytest.raises(ValueError):
-        iterations_per_image(history, 0)

@@ -29,8 +29,13 @@ import warnings
 import torch
 
 from fl_course.attacks import IDLG, InvertingGradients
-from fl_course.attacks.experiments import best_trivial_guess, evaluate_attack, paired_gap, summarize
 from fl_course.data import load_mnist
+from fl_course.experiments.attacks import (
+    best_trivial_guess,
+    evaluate_attack,
+    paired_gap,
+    summarize,
+)
 from fl_course.models import ConvNet, LeNetZhu, PooledConvNet, train_model
 
 GOALS = {

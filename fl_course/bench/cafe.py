@@ -27,8 +27,9 @@ import warnings
 
 import torch
 
-from fl_course.attacks.cafe import VARIANTS, Cafe, mnist_setting
+from fl_course.attacks.cafe import VARIANTS, Cafe
 from fl_course.data import load_mnist
+from fl_course.experiments.cafe import mnist_setting
 from fl_course.metrics import trivial_guesses
 
 GOAL = {"psnr_mean_min": 30.0, "seconds_max": 300.0, "batch": 40}

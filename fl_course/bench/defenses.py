@@ -9,7 +9,8 @@ setting GradDefense's Table II uses against Inverting Gradients (GIA), and per D
 * ``accuracy`` (%), ``accuracy_drop`` (points below no defense, same run) and
   ``round_time_ratio`` (FedAvg CPU time per round over no defense's, same run) from FedAvg on
   non-IID MNIST clients, every run from the same warm start (pretrained on a disjoint public
-  share, so DP-SGD's ε covers all the clients' data) for the same rounds and seeds, each defense where its paper puts it (``placement``);
+  share, so DP-SGD's ε covers all the clients' data) for the same rounds and seeds, each defense
+  where its paper puts it (``placement``);
   ``defense_ms_per_call``: the defense's own CPU cost per call (per client and round, or per
   local step), stated separately;
 * ``formal`` (an (ε, δ) guarantee), and ``epsilon``/``delta`` for the DP-SGD rows.
@@ -30,6 +31,17 @@ import warnings
 
 import torch
 
+from fl_course.attacks import InvertingGradients
+from fl_course.data import load_mnist
+from fl_course.defenses import GradDefense, Soteria, root_dataset
+from fl_course.defenses.evaluation import paper_defenses
+from fl_course.defenses.formal_dp import DPSGD, LocalDPSGD
+from fl_course.experiments.defenses import attack_matrix, federated_utility, privacy_summary
+from fl_course.federation import FedAvg
+from fl_course.models import ConvNet
+from fl_course.partition import DirichletPartitioner
+from fl_course.scale import lab_settings
+
 MARGIN_DB = 1.0
 GOALS = {
     "psnr_above_trivial_db": MARGIN_DB,
@@ -47,8 +59,6 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fl_course.scale import lab_settings
-
     S = lab_settings("ch6")
     p = argparse.ArgumentParser(
         prog="python -m fl_course.bench defenses", description=__doc__.splitlines()[0]
@@ -69,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         "--train-images",
         type=_positive_int,
         default=S.train_images,
-        help="MNIST images spread over the clients (the next as many are the public warm-start set)",
+        help="MNIST images spread over the clients (the next as many: the public warm-start set)",
     )
     p.add_argument(
         "--clients",
@@ -130,20 +140,6 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError("Pass --warm-rounds >= 0, --public-images >= 0 and positive --epsilons.")
     if args.threads:
         torch.set_num_threads(args.threads)
-    from fl_course.attacks import InvertingGradients
-    from fl_course.data import load_mnist
-    from fl_course.defenses import GradDefense, Soteria, root_dataset
-    from fl_course.defenses.evaluation import (
-        attack_matrix,
-        federated_utility,
-        paper_defenses,
-        privacy_summary,
-    )
-    from fl_course.defenses.formal_dp import DPSGD, LocalDPSGD
-    from fl_course.federation import FedAvg
-    from fl_course.models import ConvNet
-    from fl_course.partition import DirichletPartitioner
-
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -256,12 +252,15 @@ def main(argv: list[str] | None = None) -> int:
         goals=GOALS,
         goals_met=goals_met,
         setting={
-            "attack": f"Inverting Gradients, {args.ig_iterations} steps, ConvNet(width=16) untrained, "
-            f"{args.images} single-image FedSGD gradients; GradDefense Table II[B] (GIA) settings",
-            "federated": f"FedAvg ConvNet(width=16), {args.clients} Dirichlet(0.5) clients on {n} MNIST images, "
-            f"warm start {args.warm_rounds} round(s) on {args.public_images} disjoint public images, then {args.rounds} rounds x "
-            f"{args.local_epochs} local epochs, batch {args.batch_size}, lr {args.lr}, momentum {args.momentum}, "
-            f"seeds {list(seeds)} (second seed only where the first differs from no defense by < 2 points)",
+            "attack": f"Inverting Gradients, {args.ig_iterations} steps, "
+            f"ConvNet(width=16) untrained, {args.images} single-image FedSGD gradients; "
+            "GradDefense Table II[B] (GIA) settings",
+            "federated": f"FedAvg ConvNet(width=16), {args.clients} Dirichlet(0.5) clients "
+            f"on {n} MNIST images, warm start {args.warm_rounds} round(s) on "
+            f"{args.public_images} disjoint public images, then {args.rounds} rounds x "
+            f"{args.local_epochs} local epochs, batch {args.batch_size}, lr {args.lr}, "
+            f"momentum {args.momentum}, seeds {list(seeds)} (second seed only where the first "
+            "differs from no defense by < 2 points)",
         },
         cores=os.cpu_count(),
         torch_threads=torch.get_num_threads(),

@@ -20,10 +20,11 @@ Thm. 21). Three placements:
 
 :class:`PrivateFedAvg` runs the last two on :class:`fl_course.federation.FedAvg`, and
 :class:`PrivacyLedger` records ε after every round for every client.
-:func:`identification_rate` and :func:`identification_bound` check the guarantee against
-an attacker who knows the victim is one of n candidates, and :func:`epsilon_for_psnr`
-searches the ε that brings an attack down to a target PSNR. The benchmark
-(``python -m fl_course.bench defenses``) and :mod:`fl_course.defenses.evaluation` use
+:func:`identification_bound` bounds how often an attacker who knows the victim is one of n
+candidates names it (:func:`fl_course.experiments.defenses.identification_rate` measures it),
+and :func:`epsilon_for_psnr` searches the ε that brings an attack down to a target PSNR
+(:func:`fl_course.experiments.defenses.dp_attack_psnr` runs the attack). The benchmark
+(``python -m fl_course.bench defenses``) and :mod:`fl_course.experiments.defenses` use
 :class:`DPSGD` for the attack matrices and :class:`LocalDPSGD` for utility.
 
 Why RDP and not PRV: at sampling rate 1 and one step the Rényi divergence of the Gaussian
@@ -54,7 +55,6 @@ from fl_course.checks import (
     check_seed,
 )
 from fl_course.defenses.base import Defense, flatten_update, protected_names
-from fl_course.federation.client import local_gradient
 from fl_course.federation.fedavg import FedAvg, accuracy_and_loss, weighted_average
 from fl_course.federation.local_sgd import Update
 
@@ -69,10 +69,8 @@ __all__ = [
     "PrivateFedAvg",
     "plot_ledger",
     "identification_bound",
-    "identification_rate",
     "epsilon_for_psnr",
     "exact_gaussian_epsilon",
-    "dp_attack_psnr",
 ]
 
 ACCOUNTANTS = ("rdp", "prv")
@@ -918,60 +916,6 @@ def identification_bound(epsilon: float, delta: float, prior_size: int) -> float
     return min(1.0, math.exp(epsilon) / prior_size + delta)
 
 
-def identification_rate(
-    model: nn.Module,
-    candidates: tuple[torch.Tensor, torch.Tensor],
-    defense: DPSGD,
-    *,
-    trials: int,
-    seed: int = 0,
-) -> float:
-    """How often the optimal attacker names the victim among ``candidates`` from one DP-SGD release.
-
-    In each trial a victim is drawn uniformly from the n candidates, the client shares
-    ``defense`` applied to its one-example gradient, and the attacker, who knows the model,
-    the candidates, C and σ, picks the candidate whose clipped gradient is closest to the
-    release: the maximum-likelihood (and, for a uniform prior, Bayes-optimal) guess under
-    the Gaussian noise. :func:`identification_bound` caps the result.
-
-    Parameters
-    ----------
-    model : nn.Module
-    candidates : (images, labels)
-        The attacker's prior: n ≥ 2 examples, one of which is the victim.
-    defense : DPSGD
-        Its generator supplies the noise (reset first for reproducibility).
-    trials : int
-    seed : int, default 0
-        Seeds the choice of victims.
-
-    Returns
-    -------
-    float
-        Fraction of trials in which the attacker named the victim.
-    """
-    if not isinstance(defense, DPSGD):
-        raise ValueError(f"defense must be a DPSGD, got {type(defense).__name__}.")
-    images, labels = candidates
-    if len(labels) < 2:
-        raise ValueError("The prior needs at least two candidates.")
-    check_int("trials", trials)
-    check_seed(seed)
-    names = [n for n, _ in model.named_parameters()]
-    per_example = defense.per_example_gradients(model, images, labels, names)
-    clipped = per_example * (
-        defense.max_grad_norm / (per_example.norm(dim=1, keepdim=True) + 1e-6)
-    ).clamp(max=1.0)
-    victims = torch.randint(len(labels), (trials,), generator=torch.Generator().manual_seed(seed))
-    hits = 0
-    for v in victims.tolist():
-        x, y = images[v : v + 1], labels[v : v + 1]
-        release = defense(local_gradient(model, x, y), model=model, data=(x, y))
-        guess = int((clipped - flatten_update(release, names)).norm(dim=1).argmin())
-        hits += guess == v
-    return hits / trials
-
-
 def epsilon_for_psnr(
     psnr_at: Callable[[float], float],
     target_psnr: float,
@@ -1057,43 +1001,3 @@ def exact_gaussian_epsilon(sigma: float, delta: float) -> float:
         )
 
     return float(brentq(lambda e: delta_at(e) - delta, 0.0, 500.0))
-
-
-def dp_attack_psnr(
-    attack,
-    model_fn: Callable[[], nn.Module],
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    epsilon: float,
-    *,
-    delta: float = 1e-5,
-    max_grad_norm: float = 1.0,
-) -> float:
-    """Mean PSNR of ``attack`` on one DP-SGD release of each victim's one-example gradient.
-
-    Victim ``i`` is attacked on a fresh ``model_fn()`` with noise seeded by ``i``, so the same
-    ε always gives the same number (what :func:`epsilon_for_psnr` needs).
-
-    Parameters
-    ----------
-    attack
-        A gradient-inversion attack with ``reconstruct(model, update, labels=)``, e.g.
-        :class:`fl_course.attacks.InvertingGradients`.
-    model_fn : callable
-        Builds the (seeded) model the victims' gradients are taken on.
-    images, labels : torch.Tensor
-        The victims, ``[N, C, H, W]`` and ``[N]``.
-    epsilon, delta, max_grad_norm
-        The :class:`DPSGD` release (one step, sample rate 1).
-    """
-    from fl_course.metrics import psnr
-
-    scores = []
-    for i in range(len(labels)):
-        x, y = images[i : i + 1], labels[i : i + 1]
-        model = model_fn()
-        release = DPSGD(epsilon, delta=delta, max_grad_norm=max_grad_norm, seed=i)(
-            local_gradient(model, x, y), model=model, data=(x, y)
-        )
-        scores.append(psnr(x, attack.reconstruct(model, release, labels=y).images))
-    return float(np.mean(scores))
