@@ -1,0 +1,1 @@
+"""Experiments that put attacks and defenses together (the labs' and benchmarks' measurements)."""
