@@ -7,7 +7,8 @@ observes is an :class:`ObservedUpdate`:
 * FedSGD -- the gradient ``∇_W L(W; x, y)`` of the client's batch
   (``kind="gradient"``);
 * FedAvg -- the weight delta ``Δ = W' − W`` after ``local_epochs`` passes of
-  plain SGD with learning rate ``lr`` and mini-batches of ``batch_size``
+  SGD with learning rate ``lr``, mini-batches of ``batch_size`` and, in the
+  production setting of the Outpost paper, ``momentum`` and ``weight_decay``
   (``kind="delta"``). Δ is *not* a gradient (McMahan et al. 2017, Alg. 1).
 
 Every attack is a small object with all its settings (``seed`` included) fixed
@@ -58,7 +59,7 @@ from torch import nn
 from torch.func import functional_call
 
 from fl_course import metrics
-from fl_course.checks import Configurable, check_choice, check_seed
+from fl_course.checks import Configurable, check_choice, check_number, check_seed
 
 __all__ = [
     "LossFn",
@@ -168,6 +169,11 @@ class ObservedUpdate:
         Passes over the client's ``num_images`` examples (``"delta"`` only).
     batch_size : int, optional
         Mini-batch size of local SGD; ``None`` means full batch (``"delta"`` only).
+    momentum : float, default 0.0
+        The client's SGD momentum μ in [0, 1) (``"delta"`` only).
+    weight_decay : float, default 0.0
+        The client's L2 weight decay λ ≥ 0 (``"delta"`` only). With μ and λ the
+        client steps exactly as ``torch.optim.SGD`` does (:func:`simulate_update`).
 
     Notes
     -----
@@ -183,6 +189,8 @@ class ObservedUpdate:
     lr: float | None = None
     local_epochs: int = 1
     batch_size: int | None = None
+    momentum: float = 0.0
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tensors", _check_update_tensors(self.tensors))
@@ -211,6 +219,12 @@ class ObservedUpdate:
                 raise ValueError(
                     f"batch_size must be a positive integer or None, got {self.batch_size!r}."
                 )
+            _check_optimizer(self.momentum, self.weight_decay)
+        elif self.momentum or self.weight_decay:
+            raise ValueError(
+                "momentum and weight_decay describe local training; a FedSGD gradient has none "
+                "(build a delta with ObservedUpdate.delta(..., momentum=..., weight_decay=...))."
+            )
 
     @classmethod
     def gradient(cls, tensors: Mapping[str, torch.Tensor], num_images: int = 1) -> ObservedUpdate:
@@ -226,8 +240,10 @@ class ObservedUpdate:
         lr: float,
         local_epochs: int = 1,
         batch_size: int | None = None,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
     ) -> ObservedUpdate:
-        """A FedAvg update Δ = W' − W after local SGD."""
+        """A FedAvg update Δ = W' − W after local SGD (with momentum and weight decay if given)."""
         return cls(
             dict(tensors),
             kind="delta",
@@ -235,6 +251,8 @@ class ObservedUpdate:
             lr=lr,
             local_epochs=local_epochs,
             batch_size=batch_size,
+            momentum=momentum,
+            weight_decay=weight_decay,
         )
 
     @property
@@ -251,8 +269,8 @@ class ObservedUpdate:
         for name, param in model.named_parameters():
             if name not in self.tensors:
                 raise ValueError(
-                    f"The update has no entry for parameter {name!r}; key it by model.named_parameters() names "
-                    f"(it has e.g. {next(iter(self.tensors))!r})."
+                    f"The update has no entry for parameter {name!r}; key it by the names of "
+                    f"model.named_parameters() (it has e.g. {next(iter(self.tensors))!r})."
                 )
             value = self.tensors[name]
             if value.shape != param.shape:
@@ -292,6 +310,13 @@ def _as_observed(
     return ObservedUpdate.gradient(update, num_images=num_images or 1)
 
 
+def _check_optimizer(momentum: float, weight_decay: float) -> None:
+    check_number("momentum", momentum, low=0, high=1, example=0.9)
+    if momentum == 1:
+        raise ValueError("momentum must lie in [0, 1), got 1; pass e.g. momentum=0.9.")
+    check_number("weight_decay", weight_decay, non_negative=True, example=1e-4)
+
+
 # ------------------------------------------------------------ forward model (victim == attacker)
 def simulate_update(
     model: nn.Module,
@@ -302,6 +327,8 @@ def simulate_update(
     lr: float | None = None,
     local_epochs: int = 1,
     batch_size: int | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
     loss_fn: LossFn = classification_loss,
     create_graph: bool = False,
 ) -> list[torch.Tensor]:
@@ -324,6 +351,12 @@ def simulate_update(
         data in order, in mini-batches of ``batch_size`` (``None``: full batch),
         each step ``W ← W − lr ∇L`` (Geiping et al. 2020, Sec. 6; their
         ``loss_steps``).
+    momentum, weight_decay : float, default 0.0
+        The update rule of ``torch.optim.SGD`` (no dampening, no Nesterov):
+        ``d = ∇L + λW``, ``b ← μ·b + d`` (``b = d`` at the first step),
+        ``W ← W − lr·b``. Differentiable like the plain steps, so an attacker
+        who knows the client's μ and λ replays the client's training exactly
+        (the production setting of Wang, Hugh and Li, INFOCOM 2023).
     loss_fn : callable, default :func:`classification_loss`
     create_graph : bool
         Keep the graph so the result can be differentiated w.r.t. ``images``.
@@ -341,14 +374,27 @@ def simulate_update(
     check_choice("kind", kind, ("gradient", "delta"))
     if lr is None or not lr > 0:
         raise ValueError("Simulating a FedAvg delta needs the client's learning rate lr > 0.")
+    _check_optimizer(momentum, weight_decay)
     n = images.shape[0]
     batch = batch_size or n
     current = {k: v if create_graph else v.detach().requires_grad_(True) for k, v in params.items()}
+    buffers: list[torch.Tensor] | None = None  # momentum buffers b, one per parameter
     for _ in range(local_epochs):
         for start in range(0, n, batch):
             xb, yb = images[start : start + batch], labels[start : start + batch]
             loss = loss_fn(functional_call(model, current, (xb,)), yb)
             grads = torch.autograd.grad(loss, list(current.values()), create_graph=create_graph)
+            if weight_decay:
+                grads = [g + weight_decay * v for g, v in zip(grads, current.values())]
+            if momentum:
+                buffers = (
+                    list(grads)
+                    if buffers is None
+                    else [momentum * b + g for b, g in zip(buffers, grads)]
+                )
+                if not create_graph:
+                    buffers = [b.detach() for b in buffers]
+                grads = buffers
             current = {k: v - lr * g for (k, v), g in zip(current.items(), grads)}
             if not create_graph:
                 current = {k: v.detach().requires_grad_(True) for k, v in current.items()}
@@ -395,6 +441,8 @@ def client_fedavg_update(
     lr: float,
     local_epochs: int = 1,
     batch_size: int | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
     loss_fn: LossFn = classification_loss,
 ) -> ObservedUpdate:
     """The victim's real FedAvg update Δ = W' − W after local SGD (data in order).
@@ -410,6 +458,8 @@ def client_fedavg_update(
     local_epochs : int, default 1
     batch_size : int, optional
         ``None`` for full-batch steps.
+    momentum, weight_decay : float, default 0.0
+        ``torch.optim.SGD``'s momentum and weight decay (see :func:`simulate_update`).
     loss_fn : callable, default :func:`classification_loss`
 
     Returns
@@ -423,6 +473,8 @@ def client_fedavg_update(
         lr=lr,
         local_epochs=local_epochs,
         batch_size=batch_size,
+        momentum=momentum,
+        weight_decay=weight_decay,
     )  # validates the settings with the same messages as the attack side
     deltas = simulate_update(
         model,
@@ -432,6 +484,8 @@ def client_fedavg_update(
         lr=probe.lr,
         local_epochs=probe.local_epochs,
         batch_size=probe.batch_size,
+        momentum=probe.momentum,
+        weight_decay=probe.weight_decay,
         loss_fn=loss_fn,
     )
     return ObservedUpdate.delta(
@@ -440,6 +494,8 @@ def client_fedavg_update(
         lr=lr,
         local_epochs=local_epochs,
         batch_size=batch_size,
+        momentum=momentum,
+        weight_decay=weight_decay,
     )
 
 
@@ -658,6 +714,8 @@ class Attack(Configurable, ABC):
             lr=observed.lr,
             local_epochs=observed.local_epochs,
             batch_size=observed.batch_size,
+            momentum=observed.momentum,
+            weight_decay=observed.weight_decay,
             loss_fn=self.loss_fn,
         )
         num = math.sqrt(sum(float((s - t).pow(2).sum()) for s, t in zip(simulated, target)))
@@ -668,7 +726,7 @@ class Attack(Configurable, ABC):
                 "The attacker's model of the client does not reproduce the observed update "
                 f"(relative error {error:.3g} > {rtol}). The client and the attacker must use the "
                 "same loss (e.g. both mean cross-entropy, not 0.5·CE on one side) and the same lr, "
-                "local epochs and batch size."
+                "local epochs, batch size, momentum and weight decay."
             )
         return error
 

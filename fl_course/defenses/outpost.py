@@ -177,7 +177,8 @@ class Outpost(Defense):
     def _protect(self, update: Update, *, model: nn.Module | None, data, iteration: int) -> Update:
         if model is None:
             raise ValueError(
-                "Outpost needs the model to evaluate layer risk: call outpost(update, model=model, iteration=t)."
+                "Outpost needs the model to evaluate layer risk: "
+                "call outpost(update, model=model, iteration=t)."
             )
         draw = float(torch.rand((), generator=self._generator))
         self.last_perturbed = draw < self.probability(iteration)
