@@ -1,15 +1,12 @@
 """Smoke test of ``python -m fl_course.bench attacks --quick``."""
 
 import json
-import os
 
 import pytest
 
 from fl_course.bench import attacks as bench
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("FL_COURSE_DATA"), reason="needs the MNIST files (set FL_COURSE_DATA)"
-)
+pytestmark = pytest.mark.needs_mnist
 
 
 def test_quick_run_prints_one_json_object(capsys):

@@ -1,20 +1,15 @@
 """Smoke test of ``python -m fl_course.bench cafe``."""
 
 import json
-import os
 
 import pytest
 
 from fl_course.bench import cafe
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("FL_COURSE_DATA") and not os.path.isdir("/work/shared/data"),
-    reason="needs MNIST",
-)
+pytestmark = pytest.mark.needs_mnist
 
 
-def test_quick_run_prints_one_json_object(capsys, monkeypatch):
-    monkeypatch.setenv("FL_COURSE_DATA", os.environ.get("FL_COURSE_DATA", "/work/shared/data"))
+def test_quick_run_prints_one_json_object(capsys):
     assert cafe.main(["--quick"]) == 0
     out = json.loads(capsys.readouterr().out)
     for kind in ("hfl", "vfl"):
@@ -31,8 +26,7 @@ def test_quick_run_prints_one_json_object(capsys, monkeypatch):
     assert out["vfl"]["workers"] == 4
 
 
-def test_authors_variant_is_stated_in_the_json(capsys, monkeypatch):
-    monkeypatch.setenv("FL_COURSE_DATA", os.environ.get("FL_COURSE_DATA", "/work/shared/data"))
+def test_authors_variant_is_stated_in_the_json(capsys):
     assert cafe.main(["--quick", "--variant", "authors"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["hfl"]["variant"], out["hfl"]["lr"], out["hfl"]["schedule"]) == (

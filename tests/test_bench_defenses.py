@@ -1,16 +1,12 @@
-"""The defenses benchmark: one JSON object, every field the issue names, goals computed from the rows."""
+"""The defenses benchmark: one JSON object, every field the issue names, goals from the rows."""
 
 import json
-import os
 
 import pytest
 
 from fl_course.bench import defenses as bench
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("FL_COURSE_DATA") and not os.path.isdir("/work/shared/data"),
-    reason="needs MNIST",
-)
+pytestmark = pytest.mark.needs_mnist
 
 TINY = [
     "--images",
@@ -47,7 +43,6 @@ def result():
     import contextlib
     import io
 
-    os.environ.setdefault("FL_COURSE_DATA", "/work/shared/data")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert bench.main(TINY) == 0

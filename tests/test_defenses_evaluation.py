@@ -2,12 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from fl_course.defenses import Outpost
 from fl_course.defenses.evaluation import (
-    default_initialised,
-    local_training_delta,
     paper_defenses,
-    production_matrix,
 )
 
 
@@ -55,43 +51,3 @@ def test_only_formal_dp_is_marked_formal_and_placements_follow_the_papers(data):
     defenses = paper_defenses(data, seed=0)
     assert not any(d.formal for d in defenses.values() if d is not None)
     assert defenses["Outpost"].placement == "step" and defenses["GradDefense"].placement == "round"
-
-
-def test_local_training_delta_is_protected_and_leaves_model_alone(data):
-    model = _tiny_model()
-    before = [p.detach().clone() for p in model.parameters()]
-    plain = local_training_delta(model, data[0][:1], data[1][:1], steps=3, lr=0.1, momentum=0.9)
-    guarded = local_training_delta(
-        model, data[0][:1], data[1][:1], steps=3, lr=0.1, momentum=0.9, defense=Outpost(seed=0)
-    )
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert any(not torch.equal(plain[k], guarded[k]) for k in plain)
-    with pytest.raises(ValueError, match="steps"):
-        local_training_delta(model, data[0][:1], data[1][:1], steps=0, lr=0.1)
-
-
-def test_default_initialised_shrinks_lenet_weights():
-    from fl_course.models import LeNetZhu
-
-    explicit = LeNetZhu(seed=0)
-    default = default_initialised(LeNetZhu(seed=0), seed=0)
-    assert float(explicit.fc.weight.detach().var()) == pytest.approx(1 / 12, rel=0.1)
-    assert float(default.fc.weight.detach().var()) < 0.01 * float(explicit.fc.weight.detach().var())
-
-
-def test_production_matrix_one_row_per_defense_and_image(data):
-    from fl_course.attacks import IDLG
-    from fl_course.models import LeNetZhu
-
-    x, y = data
-    table = production_matrix(
-        lambda: LeNetZhu(seed=0),
-        x[:2],
-        y[:2],
-        {"none": None, "Outpost": Outpost(seed=0)},
-        IDLG(iterations=1, progress=False),
-        steps=2,
-        lr=0.01,
-        progress=False,
-    )
-    assert len(table) == 4 and set(table.columns) == {"defense", "image", "psnr", "ssim"}

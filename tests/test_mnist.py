@@ -14,9 +14,8 @@ TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 @pytest.fixture(scope="module")
 def official(tmp_path_factory):
     """A folder holding only the two official test files (from FL_COURSE_DATA or a download)."""
-    found = mnist._fetch(TEST_FILES)
-    if not found:
-        pytest.fail("The official MNIST test files are needed: set FL_COURSE_DATA (see README).")
+    found = mnist._fetch(TEST_FILES)  # the tests using it carry the needs_mnist marker
+    assert found, "The official MNIST test files are needed: set FL_COURSE_DATA (see README)."
     folder = tmp_path_factory.mktemp("official")
     (folder / "mnist").mkdir()
     for path in found:
@@ -40,6 +39,7 @@ def _write_idx(path, array):
     path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
 
 
+@pytest.mark.needs_mnist
 def test_offline_split_is_stratified_deterministic_and_warned_once(official, fresh, monkeypatch):
     monkeypatch.setenv("FL_COURSE_DATA", str(official))
     with pytest.warns(OfflineSplitWarning, match="8,000 for training"):
@@ -69,6 +69,7 @@ def test_bad_split_is_refused(fresh):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
+@pytest.mark.needs_mnist
 def test_corrupt_file_is_named(official, fresh, monkeypatch, damage):
     folder = fresh / "shared" / "mnist"
     shutil.copytree(official / "mnist", folder)
@@ -134,6 +135,7 @@ def _shared_copy(official, fresh):
         ("count-mismatch", "labels"),
     ],
 )
+@pytest.mark.needs_mnist
 def test_every_fault_names_the_file_and_the_problem(official, fresh, monkeypatch, fault, message):
     folder = _shared_copy(official, fresh)
     images, labels = folder / TEST_FILES[0], folder / TEST_FILES[1]

@@ -7,7 +7,8 @@ observes is an :class:`ObservedUpdate`:
 * FedSGD -- the gradient ``∇_W L(W; x, y)`` of the client's batch
   (``kind="gradient"``);
 * FedAvg -- the weight delta ``Δ = W' − W`` after ``local_epochs`` passes of
-  plain SGD with learning rate ``lr`` and mini-batches of ``batch_size``
+  SGD with learning rate ``lr``, mini-batches of ``batch_size`` and, in the
+  production setting of the Outpost paper, ``momentum`` and ``weight_decay``
   (``kind="delta"``). Δ is *not* a gradient (McMahan et al. 2017, Alg. 1).
 
 Every attack is a small object with all its settings (``seed`` included) fixed
@@ -59,6 +60,7 @@ from fl_course import metrics
 from fl_course.checks import Configurable, check_seed
 from fl_course.federation.client import (
     LossFn,
+    check_sgd_settings,
     classification_loss,
     local_delta,
     local_gradient,
@@ -148,6 +150,11 @@ class ObservedUpdate:
         Passes over the client's ``num_images`` examples (``"delta"`` only).
     batch_size : int, optional
         Mini-batch size of local SGD; ``None`` means full batch (``"delta"`` only).
+    momentum : float, default 0.0
+        The client's SGD momentum μ in [0, 1) (``"delta"`` only).
+    weight_decay : float, default 0.0
+        The client's L2 weight decay λ ≥ 0 (``"delta"`` only). With μ and λ the
+        client steps exactly as ``torch.optim.SGD`` does (:func:`simulate_update`).
 
     Notes
     -----
@@ -163,6 +170,8 @@ class ObservedUpdate:
     lr: float | None = None
     local_epochs: int = 1
     batch_size: int | None = None
+    momentum: float = 0.0
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tensors", _check_update_tensors(self.tensors))
@@ -191,6 +200,12 @@ class ObservedUpdate:
                 raise ValueError(
                     f"batch_size must be a positive integer or None, got {self.batch_size!r}."
                 )
+            check_sgd_settings(self.momentum, self.weight_decay)
+        elif self.momentum or self.weight_decay:
+            raise ValueError(
+                "momentum and weight_decay describe local training; a FedSGD gradient has none "
+                "(build a delta with ObservedUpdate.delta(..., momentum=..., weight_decay=...))."
+            )
 
     @classmethod
     def gradient(cls, tensors: Mapping[str, torch.Tensor], num_images: int = 1) -> ObservedUpdate:
@@ -206,8 +221,10 @@ class ObservedUpdate:
         lr: float,
         local_epochs: int = 1,
         batch_size: int | None = None,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
     ) -> ObservedUpdate:
-        """A FedAvg update Δ = W' − W after local SGD."""
+        """A FedAvg update Δ = W' − W after local SGD (with momentum and weight decay if given)."""
         return cls(
             dict(tensors),
             kind="delta",
@@ -215,6 +232,8 @@ class ObservedUpdate:
             lr=lr,
             local_epochs=local_epochs,
             batch_size=batch_size,
+            momentum=momentum,
+            weight_decay=weight_decay,
         )
 
     @property
@@ -231,8 +250,8 @@ class ObservedUpdate:
         for name, param in model.named_parameters():
             if name not in self.tensors:
                 raise ValueError(
-                    f"The update has no entry for parameter {name!r}; key it by model.named_parameters() names "
-                    f"(it has e.g. {next(iter(self.tensors))!r})."
+                    f"The update has no entry for parameter {name!r}; key it by the names of "
+                    f"model.named_parameters() (it has e.g. {next(iter(self.tensors))!r})."
                 )
             value = self.tensors[name]
             if value.shape != param.shape:
@@ -308,6 +327,8 @@ def client_fedavg_update(
     lr: float,
     local_epochs: int = 1,
     batch_size: int | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
     loss_fn: LossFn = classification_loss,
 ) -> ObservedUpdate:
     """The victim's real FedAvg update Δ = W' − W after local SGD (data in order).
@@ -323,6 +344,8 @@ def client_fedavg_update(
     local_epochs : int, default 1
     batch_size : int, optional
         ``None`` for full-batch steps.
+    momentum, weight_decay : float, default 0.0
+        ``torch.optim.SGD``'s momentum and weight decay (see :func:`simulate_update`).
     loss_fn : callable, default :func:`classification_loss`
 
     Returns
@@ -336,6 +359,8 @@ def client_fedavg_update(
         lr=lr,
         local_epochs=local_epochs,
         batch_size=batch_size,
+        momentum=momentum,
+        weight_decay=weight_decay,
     )  # validates the settings with the same messages as the attack side
     delta = local_delta(
         model,
@@ -344,6 +369,8 @@ def client_fedavg_update(
         lr=probe.lr,
         local_epochs=probe.local_epochs,
         batch_size=probe.batch_size,
+        momentum=probe.momentum,
+        weight_decay=probe.weight_decay,
         loss_fn=loss_fn,
     )
     return ObservedUpdate.delta(
@@ -352,6 +379,8 @@ def client_fedavg_update(
         lr=lr,
         local_epochs=local_epochs,
         batch_size=batch_size,
+        momentum=momentum,
+        weight_decay=weight_decay,
     )
 
 
@@ -570,6 +599,8 @@ class Attack(Configurable, ABC):
             lr=observed.lr,
             local_epochs=observed.local_epochs,
             batch_size=observed.batch_size,
+            momentum=observed.momentum,
+            weight_decay=observed.weight_decay,
             loss_fn=self.loss_fn,
         )
         num = math.sqrt(sum(float((s - t).pow(2).sum()) for s, t in zip(simulated, target)))
@@ -580,7 +611,7 @@ class Attack(Configurable, ABC):
                 "The attacker's model of the client does not reproduce the observed update "
                 f"(relative error {error:.3g} > {rtol}). The client and the attacker must use the "
                 "same loss (e.g. both mean cross-entropy, not 0.5·CE on one side) and the same lr, "
-                "local epochs and batch size."
+                "local epochs, batch size, momentum and weight decay."
             )
         return error
 

@@ -11,6 +11,13 @@ graph) and matches the resulting ``Δ(x)`` to the observed one with the cosine
 distance and TV prior of Inverting Gradients. The cost of one iteration grows
 linearly with the number of local steps.
 
+Production clients also use momentum and weight decay (Wang, Hugh and Li,
+INFOCOM 2023, "Outpost"): the replay then follows ``torch.optim.SGD``'s rule
+``b ← μ·b + (∇L + λW)``, ``W ← W − η·b``, still differentiable in the images.
+The attacker reads μ and λ from the :class:`~fl_course.attacks.base.ObservedUpdate`;
+an update built with ``momentum=0, weight_decay=0`` for a client that used them
+is the *mis-specified* attacker, who replays plain SGD.
+
 Examples
 --------
 >>> import torch
@@ -21,7 +28,12 @@ Examples
 >>> update = client_fedavg_update(model, x, y, lr=0.1, local_epochs=2, batch_size=1)
 >>> update.local_steps
 4
->>> FedAvgInvertingGradients(iterations=2, progress=False).reconstruct(model, update, labels=y).images.shape
+>>> update = client_fedavg_update(model, x, y, lr=0.01, local_epochs=5, batch_size=2,
+...                               momentum=0.9, weight_decay=1e-4)
+>>> update.momentum, update.weight_decay
+(0.9, 0.0001)
+>>> attack = FedAvgInvertingGradients(iterations=2, progress=False)
+>>> attack.reconstruct(model, update, labels=y).images.shape
 torch.Size([2, 1, 28, 28])
 """
 
@@ -38,8 +50,9 @@ class FedAvgInvertingGradients(InvertingGradients):
 
     Same parameters as :class:`fl_course.attacks.inverting.InvertingGradients`.
     ``reconstruct`` requires an :class:`~fl_course.attacks.base.ObservedUpdate`
-    of kind ``"delta"`` carrying the client's ``lr``, ``local_epochs`` and
-    ``batch_size``; the attacker assumes the client visits its data in order.
+    of kind ``"delta"`` carrying the client's ``lr``, ``local_epochs``,
+    ``batch_size``, ``momentum`` and ``weight_decay``; the attacker assumes the
+    client visits its data in order.
     """
 
     threat_model = ThreatModel(
@@ -49,7 +62,10 @@ class FedAvgInvertingGradients(InvertingGradients):
         labels="known, or inferred from the sign of −Δ of the last layer",
         model_state="any (the paper's Sec. 6 experiments use an untrained ConvNet)",
         batch_size="n images in local mini-batches of B",
-        local_steps="E·⌈n/B⌉ SGD steps with known learning rate, replayed by the attacker",
+        local_steps=(
+            "E·⌈n/B⌉ SGD steps with known learning rate, momentum and weight decay, "
+            "replayed by the attacker"
+        ),
         prior="images lie in [0, 1]; small total variation",
     )
 
@@ -57,7 +73,7 @@ class FedAvgInvertingGradients(InvertingGradients):
         if update.kind != "delta":
             raise ValueError(
                 "FedAvgInvertingGradients attacks a FedAvg weight delta; build the update with "
-                "ObservedUpdate.delta(..., lr=..., local_epochs=..., batch_size=...), or use InvertingGradients "
-                "for a FedSGD gradient."
+                "ObservedUpdate.delta(..., lr=..., local_epochs=..., batch_size=...), or use "
+                "InvertingGradients for a FedSGD gradient."
             )
         return super()._reconstruct(model, update, labels, data_shape, ground_truth)

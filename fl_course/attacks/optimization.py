@@ -223,6 +223,8 @@ class UpdateMatchingAttack(Attack):
             lr=update.lr,
             local_epochs=update.local_epochs,
             batch_size=update.batch_size,
+            momentum=update.momentum,
+            weight_decay=update.weight_decay,
             loss_fn=self.loss_fn,
             create_graph=create_graph,
         )

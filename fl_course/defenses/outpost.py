@@ -178,7 +178,8 @@ class Outpost(Defense):
     def _protect(self, update: Update, *, model: nn.Module | None, data, step: int) -> Update:
         if model is None:
             raise ValueError(
-                "Outpost needs the model to evaluate layer risk: call outpost(update, model=model, step=t)."
+                "Outpost needs the model to evaluate layer risk: "
+                "call outpost(update, model=model, step=t)."
             )
         draw = float(torch.rand((), generator=self._generator))
         self.last_perturbed = draw < self.probability(step)

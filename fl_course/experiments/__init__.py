@@ -14,6 +14,9 @@ experiments put them together, so that a lab and its benchmark
 :mod:`fl_course.experiments.defenses`
     Chapter 6: attack × defense matrices, federated utility and cost, the compensation
     diagnosis, DP-SGD against attacks.
+:mod:`fl_course.experiments.production`
+    Chapter 6: Outpost's production setting (several local steps with momentum and weight
+    decay, every step defended) and an attacker who replays the client's optimiser or not.
 
 Import from the module, e.g. ``from fl_course.experiments.attacks import evaluate_attack``.
 """

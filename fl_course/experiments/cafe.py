@@ -122,9 +122,7 @@ def mnist_setting(
     pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:num_samples]
     images, labels = images[pick], labels[pick]
     if kind == "vfl":
-        return VerticalFL(
-            images, labels, batch_size=batch_size, lr=lr, defense=defense, seed=seed
-        )
+        return VerticalFL(images, labels, batch_size=batch_size, lr=lr, defense=defense, seed=seed)
     per = num_samples // workers
     data = [
         (images[m * per : (m + 1) * per], labels[m * per : (m + 1) * per]) for m in range(workers)

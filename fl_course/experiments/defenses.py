@@ -94,9 +94,7 @@ def attack_matrix(
             model = model_fn()
             observed = local_gradient(model, x, y)
             shared = (
-                observed
-                if defense is None
-                else defense(observed, model=model, data=(x, y), step=0)
+                observed if defense is None else defense(observed, model=model, data=(x, y), step=0)
             )
             for a_name, attack in attacks.items():
                 start = time.perf_counter()

@@ -34,6 +34,7 @@ from fl_course.federation.local_sgd import Update
 __all__ = [
     "LossFn",
     "classification_loss",
+    "check_sgd_settings",
     "simulate_update",
     "local_gradient",
     "local_delta",
@@ -62,6 +63,14 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return F.cross_entropy(logits, targets)
 
 
+def check_sgd_settings(momentum: float, weight_decay: float) -> None:
+    """Raise a clear error unless ``momentum`` lies in [0, 1) and ``weight_decay`` >= 0."""
+    check_number("momentum", momentum, low=0, high=1, example=0.9)
+    if momentum == 1:
+        raise ValueError("momentum must lie in [0, 1), got 1; pass e.g. momentum=0.9.")
+    check_number("weight_decay", weight_decay, non_negative=True, example=1e-4)
+
+
 def simulate_update(
     model: nn.Module,
     images: torch.Tensor,
@@ -71,6 +80,8 @@ def simulate_update(
     lr: float | None = None,
     local_epochs: int = 1,
     batch_size: int | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
     loss_fn: LossFn = classification_loss,
     create_graph: bool = False,
 ) -> list[torch.Tensor]:
@@ -93,6 +104,12 @@ def simulate_update(
         data in order, in mini-batches of ``batch_size`` (``None``: full batch),
         each step ``W ← W − lr ∇L`` (Geiping et al. 2020, Sec. 6; their
         ``loss_steps``).
+    momentum, weight_decay : float, default 0.0
+        The update rule of ``torch.optim.SGD`` (no dampening, no Nesterov):
+        ``d = ∇L + λW``, ``b ← μ·b + d`` (``b = d`` at the first step),
+        ``W ← W − lr·b``. Differentiable like the plain steps, so an attacker
+        who knows the client's μ and λ replays the client's training exactly
+        (the production setting of Wang, Hugh and Li, INFOCOM 2023).
     loss_fn : callable, default :func:`classification_loss`
     create_graph : bool
         Keep the graph so the result can be differentiated w.r.t. ``images``.
@@ -110,14 +127,27 @@ def simulate_update(
     check_choice("kind", kind, ("gradient", "delta"))
     if lr is None or not lr > 0:
         raise ValueError("Simulating a FedAvg delta needs the client's learning rate lr > 0.")
+    check_sgd_settings(momentum, weight_decay)
     n = images.shape[0]
     batch = batch_size or n
     current = {k: v if create_graph else v.detach().requires_grad_(True) for k, v in params.items()}
+    buffers: list[torch.Tensor] | None = None  # momentum buffers b, one per parameter
     for _ in range(local_epochs):
         for start in range(0, n, batch):
             xb, yb = images[start : start + batch], labels[start : start + batch]
             loss = loss_fn(functional_call(model, current, (xb,)), yb)
             grads = torch.autograd.grad(loss, list(current.values()), create_graph=create_graph)
+            if weight_decay:
+                grads = [g + weight_decay * v for g, v in zip(grads, current.values())]
+            if momentum:
+                buffers = (
+                    list(grads)
+                    if buffers is None
+                    else [momentum * b + g for b, g in zip(buffers, grads)]
+                )
+                if not create_graph:
+                    buffers = [b.detach() for b in buffers]
+                grads = buffers
             current = {k: v - lr * g for (k, v), g in zip(current.items(), grads)}
             if not create_graph:
                 current = {k: v.detach().requires_grad_(True) for k, v in current.items()}
@@ -162,6 +192,8 @@ def local_delta(
     lr: float,
     local_epochs: int = 1,
     batch_size: int | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
     loss_fn: LossFn = classification_loss,
 ) -> Update:
     """A client's FedAvg update ``Δ = W' − W`` after local SGD on its data in order, by name.
@@ -177,6 +209,8 @@ def local_delta(
     local_epochs : int, default 1
     batch_size : int, optional
         ``None`` for full-batch steps.
+    momentum, weight_decay : float, default 0.0
+        ``torch.optim.SGD``'s momentum and weight decay (see :func:`simulate_update`).
     loss_fn : callable, default :func:`classification_loss`
     """
     check_number("lr", lr, positive=True, example=0.1)
@@ -191,6 +225,8 @@ def local_delta(
         lr=lr,
         local_epochs=local_epochs,
         batch_size=batch_size,
+        momentum=momentum,
+        weight_decay=weight_decay,
         loss_fn=loss_fn,
     )
     return _named(model, [d.detach() for d in deltas])
