@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from fl_course.attacks import IDLG, ObservedUpdate, client_fedavg_update, simulate_update
+from fl_course.attacks import IDLG, ObservedUpdate, client_fedavg_update
 from fl_course.defenses import Outpost
 from fl_course.experiments.production import (
     PLATO_PRODUCTION,
@@ -12,6 +12,7 @@ from fl_course.experiments.production import (
     local_training_delta,
     production_matrix,
 )
+from fl_course.federation.client import simulate_update
 from fl_course.models import LeNetZhu
 
 SETTINGS = [
