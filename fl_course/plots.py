@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
-__all__ = ["set_theme", "image_grid", "label_histogram"]
+__all__ = ["set_theme", "image_grid", "label_histogram", "plot_ledger"]
 
 
 def set_theme() -> None:
@@ -117,4 +118,47 @@ def label_histogram(partitions: Sequence[np.ndarray], labels, *, ax=None, title:
     ax.legend(title="class", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=7, ncols=1)
     if title:
         ax.set_title(title)
+    return ax
+
+
+def plot_ledger(ledgers: Mapping[str, pd.DataFrame], *, delta: float, ax=None):
+    """Line plot of ε against rounds, one line per client, one colour per placement.
+
+    Parameters
+    ----------
+    ledgers : dict of placement name to :meth:`fl_course.defenses.formal_dp.PrivacyLedger.table`
+    delta : float
+        δ of the ledgers (shown in the axis label).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if not ledgers:
+        raise ValueError(
+            "plot_ledger needs at least one ledger, e.g. {'local DP-SGD': sim.ledger.table()}."
+        )
+    long = pd.concat(
+        [
+            table.reset_index()
+            .melt(id_vars="round", var_name="client", value_name="epsilon")
+            .assign(placement=name)
+            for name, table in ledgers.items()
+        ]
+    )
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    sns.lineplot(
+        long,
+        x="round",
+        y="epsilon",
+        hue="placement",
+        units="client",
+        estimator=None,
+        marker="o",
+        alpha=0.8,
+        ax=ax,
+    )
+    ax.set(xlabel="FedAvg round", ylabel=f"ε spent (δ = {delta:g})", ylim=(0, None))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return ax

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field, fields
 
 import pandas as pd
 import torch
+from scipy.optimize import linear_sum_assignment
 from torch import nn
 
 from fl_course import metrics
@@ -440,7 +441,6 @@ def order_like(reconstruction: torch.Tensor, ground_truth: torch.Tensor) -> torc
         )
     if reconstruction.shape[0] == 1:
         return reconstruction
-    from scipy.optimize import linear_sum_assignment
 
     cost = torch.cdist(ground_truth.flatten(1).double(), reconstruction.flatten(1).double()) ** 2
     _, cols = linear_sum_assignment(cost.numpy())

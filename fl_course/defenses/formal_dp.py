@@ -43,7 +43,15 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from opacus import GradSampleModule
+from opacus.accountants import PRVAccountant, RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+from opacus.data_loader import DPDataLoader
+from opacus.optimizers import DPOptimizer
+from scipy.optimize import brentq
+from scipy.stats import norm as standard_normal
 from torch import nn
+from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
 from fl_course.checks import (
@@ -67,7 +75,6 @@ __all__ = [
     "LocalDPSGD",
     "DPFedAvg",
     "PrivateFedAvg",
-    "plot_ledger",
     "identification_bound",
     "epsilon_for_psnr",
     "exact_gaussian_epsilon",
@@ -87,7 +94,6 @@ RDP_ORDERS = (
 
 
 def _make_accountant(accountant: str):
-    from opacus.accountants import PRVAccountant, RDPAccountant
 
     rdp = check_choice("accountant", accountant, ACCOUNTANTS) == "rdp"
     return RDPAccountant() if rdp else PRVAccountant()
@@ -170,7 +176,6 @@ def noise_multiplier_for(
     >>> epsilon_spent(sigma, sample_rate=1.0, steps=1) <= 8.0
     True
     """
-    from opacus.accountants.utils import get_noise_multiplier
 
     check_number("epsilon", epsilon, positive=True, example=8.0)
     check_probability("delta", delta, below_one=True, example="1e-5")
@@ -301,7 +306,6 @@ class DPSGD(Defense):
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, names: Sequence[str]
     ) -> torch.Tensor:
         """``[B, P]`` matrix of per-example cross-entropy gradients of the parameters ``names``."""
-        from torch.func import functional_call, grad, vmap
 
         params = {k: v.detach() for k, v in model.named_parameters()}
         buffers = {k: v.detach() for k, v in model.named_buffers()}
@@ -528,9 +532,6 @@ class LocalDPSGD(Configurable):
 
         Returns Δ and the mean loss.
         """
-        from opacus import GradSampleModule
-        from opacus.data_loader import DPDataLoader
-        from opacus.optimizers import DPOptimizer
 
         if self.ledger is None:
             raise ValueError(
@@ -848,53 +849,6 @@ class PrivateFedAvg(FedAvg):
         }
 
 
-def plot_ledger(ledgers: Mapping[str, pd.DataFrame], *, delta: float, ax=None):
-    """Line plot of ε against rounds, one line per client, one colour per placement.
-
-    Parameters
-    ----------
-    ledgers : dict of placement name to :meth:`PrivacyLedger.table`
-    delta : float
-        δ of the ledgers (shown in the axis label).
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.ticker import MaxNLocator
-
-    if not ledgers:
-        raise ValueError(
-            "plot_ledger needs at least one ledger, e.g. {'local DP-SGD': sim.ledger.table()}."
-        )
-    long = pd.concat(
-        [
-            table.reset_index()
-            .melt(id_vars="round", var_name="client", value_name="epsilon")
-            .assign(placement=name)
-            for name, table in ledgers.items()
-        ]
-    )
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.5))
-    sns.lineplot(
-        long,
-        x="round",
-        y="epsilon",
-        hue="placement",
-        units="client",
-        estimator=None,
-        marker="o",
-        alpha=0.8,
-        ax=ax,
-    )
-    ax.set(xlabel="FedAvg round", ylabel=f"ε spent (δ = {delta:g})", ylim=(0, None))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return ax
-
-
 def identification_bound(epsilon: float, delta: float, prior_size: int) -> float:
     """Largest chance that an attacker names the victim among ``prior_size`` equal candidates.
 
@@ -989,15 +943,13 @@ def exact_gaussian_epsilon(sigma: float, delta: float) -> float:
     >>> round(exact_gaussian_epsilon(1.0, 1e-5), 3)
     4.377
     """
-    from scipy.optimize import brentq
-    from scipy.stats import norm
 
     check_number("sigma", sigma, positive=True, example=1.0)
     check_probability("delta", delta, below_one=True, example="1e-5")
 
     def delta_at(eps: float) -> float:
-        return norm.cdf(1 / (2 * sigma) - eps * sigma) - math.exp(eps) * norm.cdf(
-            -1 / (2 * sigma) - eps * sigma
-        )
+        return standard_normal.cdf(1 / (2 * sigma) - eps * sigma) - math.exp(
+            eps
+        ) * standard_normal.cdf(-1 / (2 * sigma) - eps * sigma)
 
     return float(brentq(lambda e: delta_at(e) - delta, 0.0, 500.0))
