@@ -36,6 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fl_course import metrics
+from fl_course.checks import check_int
 from fl_course.attacks import IDLG, InvertingGradients
 from fl_course.attacks.base import (
     Attack,
@@ -144,8 +145,7 @@ def evaluate_attack(
         ``iterations``, ``seconds`` (wall clock) and ``cpu_seconds`` (process
         CPU time, all threads; robust to a busy machine).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    check_int("batch_size", batch_size, example=1)
     clients = len(images) // batch_size
     if clients < 1:
         raise ValueError(f"Need at least batch_size={batch_size} images, got {len(images)}.")
@@ -303,8 +303,7 @@ def published_gap(
     -28.25
     """
     (mean_a, std_a), (mean_b, std_b) = better, worse
-    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise ValueError(f"images must be a positive integer (100 in Table 1), got {images!r}.")
+    check_int("images", images, example=100)  # 100 in Table 1
     return mean_a - mean_b, ((std_a**2 + std_b**2) / images) ** 0.5
 
 

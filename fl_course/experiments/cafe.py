@@ -37,7 +37,7 @@ from fl_course import metrics
 from fl_course.attacks import DLG
 from fl_course.attacks.base import order_like
 from fl_course.attacks.cafe import VARIANTS, Cafe
-from fl_course.checks import check_seed
+from fl_course.checks import check_int, check_seed
 from fl_course.data import load_mnist
 from fl_course.defenses.base import Defense
 from fl_course.federation import IndexedFedSGD, VerticalFL
@@ -235,8 +235,7 @@ def iterations_per_image(
     >>> iterations_per_image(pd.DataFrame({"iteration": [10, 20], "psnr_mean": [20.0, 31.0]}), 4)
     5.0
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}.")
+    check_int("num_samples", num_samples, example=40)
     reached = history.loc[history["psnr_mean"] >= threshold, "iteration"]
     return float(reached.iloc[0]) / num_samples if len(reached) else float("nan")
 
@@ -307,8 +306,7 @@ def cafe_matrix(
         ("batch_size", batch_size),
         ("iterations", iterations),
     ]:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_int(name, value)
     if batch_size > num_samples:
         raise ValueError(
             f"batch_size={batch_size} exceeds num_samples={num_samples}; "

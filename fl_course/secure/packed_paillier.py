@@ -41,6 +41,7 @@ import numpy as np
 from phe import paillier
 from phe.util import powmod
 
+from fl_course.checks import check_int
 from fl_course.secure.fixed_point import SlotLayout
 from fl_course.secure.randomness import NthResidueSampler
 
@@ -254,12 +255,8 @@ class PackedPaillier:
                 "create one with generate_keypair()."
             )
         _check_key_bits(public_key.n.bit_length(), allow_small_keys)
-        if workers is not None and (
-            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
-        ):
-            raise ValueError(
-                f"workers must be a positive int or None (all cores), got {workers!r}."
-            )
+        if workers is not None:
+            check_int("workers", workers, example=2)  # None: all cores
         self.public_key = public_key
         self.layout = SlotLayout(
             public_key.n.bit_length() - 1,
@@ -435,8 +432,7 @@ class PackedPaillier:
             payload.get("weight"),
             payload.get("ciphertexts"),
         )
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ValueError(f"The vector's length must be a non-negative int, got {length!r}.")
+        check_int("length", length, minimum=0)
         self.layout.check_weight(weight)
         if not isinstance(hexes, list) or len(hexes) != self.layout.num_plaintexts(length):
             raise ValueError(
