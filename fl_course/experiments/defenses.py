@@ -208,47 +208,7 @@ def federated_run(
         shared machine barely disturb), ``defense_cpu_seconds`` (CPU time inside the
         client defense per call) and ``defense_calls``.
     """
-    if hasattr(defense, "calibrate") and hasattr(
-        defense, "local_update"
-    ):  # a formal_dp mechanism (LocalDPSGD)
-        sim = PrivateFedAvg(
-            model_fn,
-            client_data,
-            mechanism=defense,
-            test_data=test_data,
-            rounds=rounds,
-            lr=lr,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            batch_size=batch_size,
-            local_epochs=local_epochs,
-            seed=seed,
-            progress=False,
-        )
-        if initial_state is not None:
-            sim.model.load_state_dict(dict(initial_state), strict=False)
-        cpu_start = time.process_time()
-        history = sim.run()
-        return {
-            "accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
-            "round_seconds": float(np.median(history["seconds"])),
-            "round_cpu_seconds": (time.process_time() - cpu_start) / rounds,
-            "defense_cpu_seconds": 0.0,
-            "defense_calls": 0,
-            "epsilon": float(history["epsilon_max"].iloc[-1]),
-        }
-    client, server = defense if isinstance(defense, tuple) else (defense, None)
-    where = placement if placement is not None else getattr(client, "placement", "round")
-    if where not in ("round", "step"):
-        raise ValueError(
-            "placement must be 'round' (once per shared update) or 'step' (every local step), "
-            f"got {where!r}."
-        )
-    if client is not None:
-        client.reset()
-    sim = FedAvg(
-        model_fn,
-        client_data,
+    training = dict(
         test_data=test_data,
         rounds=rounds,
         lr=lr,
@@ -257,24 +217,44 @@ def federated_run(
         batch_size=batch_size,
         local_epochs=local_epochs,
         seed=seed,
-        defense=client,
-        placement=where,
-        server_transform=server,
         progress=False,
     )
+    formal = hasattr(defense, "calibrate") and hasattr(defense, "local_update")  # LocalDPSGD
+    if formal:
+        sim = PrivateFedAvg(model_fn, client_data, mechanism=defense, **training)
+    else:
+        client, server = defense if isinstance(defense, tuple) else (defense, None)
+        where = placement if placement is not None else getattr(client, "placement", "round")
+        if where not in ("round", "step"):
+            raise ValueError(
+                "placement must be 'round' (once per shared update) or 'step' (every local "
+                f"step), got {where!r}."
+            )
+        if client is not None:
+            client.reset()
+        sim = FedAvg(
+            model_fn,
+            client_data,
+            defense=client,
+            placement=where,
+            server_transform=server,
+            **training,
+        )
     if initial_state is not None:
         sim.model.load_state_dict(dict(initial_state), strict=False)
     cpu_start = time.process_time()
     history = sim.run()
-    cpu = (time.process_time() - cpu_start) / rounds
-    calls = sim.defense_calls
-    return {
+    result = {
         "accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
         "round_seconds": float(np.median(history["seconds"])),
-        "round_cpu_seconds": cpu,
-        "defense_cpu_seconds": (sim.defense_seconds / calls) if calls else 0.0,
-        "defense_calls": calls,
+        "round_cpu_seconds": (time.process_time() - cpu_start) / rounds,
     }
+    if formal:
+        epsilon = float(history["epsilon_max"].iloc[-1])
+        return {**result, "defense_cpu_seconds": 0.0, "defense_calls": 0, "epsilon": epsilon}
+    calls = sim.defense_calls
+    seconds_per_call = (sim.defense_seconds / calls) if calls else 0.0
+    return {**result, "defense_cpu_seconds": seconds_per_call, "defense_calls": calls}
 
 
 def federated_utility(
