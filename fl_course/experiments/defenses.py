@@ -224,19 +224,13 @@ def federated_run(
         sim = PrivateFedAvg(model_fn, client_data, mechanism=defense, **training)
     else:
         client, server = defense if isinstance(defense, tuple) else (defense, None)
-        where = placement if placement is not None else getattr(client, "placement", "round")
-        if where not in ("round", "step"):
-            raise ValueError(
-                "placement must be 'round' (once per shared update) or 'step' (every local "
-                f"step), got {where!r}."
-            )
         if client is not None:
             client.reset()
         sim = FedAvg(
             model_fn,
             client_data,
             defense=client,
-            placement=where,
+            placement=placement,  # None: the defense's own (FedAvg's default)
             server_transform=server,
             **training,
         )
