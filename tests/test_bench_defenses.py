@@ -73,6 +73,7 @@ def test_one_row_per_paper_defense_and_dp_budget(result):
         "round_time_ratio",
         "round_wall_ratio",
         "defense_ms_per_call",
+        "setup_cpu_seconds",
     }
     for name, row in result["defenses"].items():
         assert set(row) == fields | (

@@ -170,6 +170,31 @@ def test_sensitivity_slicing_needs_root_data_and_model(lenet):
         GradDefense(root)(grad)
 
 
+def test_risks_are_computed_once_unless_refreshed_every_round(lenet, monkeypatch):
+    model, grad, root = lenet
+    calls = []
+    real = layer_sensitivity
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("fl_course.defenses.graddefense.layer_sensitivity", counting)
+    moved = LeNetZhu(seed=1)  # same layers, other weights: the next round's global model
+    once, every_round = GradDefense(root, seed=0), GradDefense(root, risk_refresh="round", seed=0)
+    once.prepare(model)
+    for gd in (once, every_round):
+        gd(grad, model=model)
+        gd(grad, model=moved)
+    assert len(calls) == 1 + 2  # "once": one computation for both models; "round": one each
+    assert once.sensitivity(moved) == real(model, *root)  # the risks of the first model
+    once.reset()  # a new run forgets them
+    once.prepare(moved)
+    assert len(calls) == 4 and once.sensitivity(model) == real(moved, *root)
+    with pytest.raises(ValueError, match="risk_refresh"):
+        GradDefense(root, risk_refresh="weekly")
+
+
 # --- Marchenko–Pastur and compensation ----------------------------------------------------
 
 

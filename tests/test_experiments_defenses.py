@@ -119,6 +119,24 @@ def test_federated_run_places_the_defense_per_round_or_per_step(learnable):
     assert run["defense_calls"] == 0
 
 
+def test_federated_run_times_the_one_time_setup_apart_from_the_rounds(learnable):
+    from fl_course.defenses import GradDefense
+
+    x, y = learnable
+    clients = [(x[:100], y[:100]), (x[100:], y[100:])]
+    root = (x[:20], y[:20])
+    model_fn = lambda: ConvNet(width=2, seed=0)  # noqa: E731
+    once = federated_run(model_fn, clients, (x, y), GradDefense(root), rounds=2, batch_size=50)
+    assert once["setup_cpu_seconds"] > 0  # the layer risks, before the first round
+    every_round = federated_run(
+        model_fn, clients, (x, y), GradDefense(root, risk_refresh="round"), rounds=2, batch_size=50
+    )
+    assert every_round["setup_cpu_seconds"] < once["setup_cpu_seconds"]  # nothing done once
+    assert every_round["defense_cpu_seconds"] > once["defense_cpu_seconds"]  # paid in the rounds
+    plain = federated_run(_tiny_model, clients, (x, y), GradientCompression(), rounds=1)
+    assert plain["setup_cpu_seconds"] < once["setup_cpu_seconds"]
+
+
 def test_warm_start_is_loaded(learnable):
     from fl_course.federation import FedAvg
 

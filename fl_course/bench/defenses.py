@@ -12,7 +12,8 @@ setting GradDefense's Table II uses against Inverting Gradients (GIA), and per D
   share, so DP-SGD's ε covers all the clients' data) for the same rounds and seeds, each defense
   where its paper puts it (``placement``);
   ``defense_ms_per_call``: the defense's own CPU cost per call (per client and round, or per
-  local step), stated separately;
+  local step), and ``setup_cpu_seconds``: its one-time work before the first round
+  (GradDefense's layer risks, computed once as in the authors' scripts), both stated separately;
 * ``formal`` (an (ε, δ) guarantee), and ``epsilon``/``delta`` for the DP-SGD rows.
 
 Goals for GradDefense and Outpost (issue 13): ``psnr_ig`` no closer than the best trivial guess
@@ -229,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             "round_time_ratio": round(float(utility.loc[name, "round_time_ratio"]), 3),
             "round_wall_ratio": round(float(utility.loc[name, "round_wall_ratio"]), 3),
             "defense_ms_per_call": round(1000 * float(utility.loc[name, "defense_cpu_seconds"]), 2),
+            "setup_cpu_seconds": round(float(utility.loc[name, "setup_cpu_seconds"]), 3),
         }
         defense = utility_defenses[name]
         if getattr(defense, "formal", False):

@@ -143,6 +143,14 @@ class Defense(Configurable, ABC):
         """Rewind the random generator to the constructor's seed."""
         self._generator = torch.Generator().manual_seed(self.seed)
 
+    def prepare(self, model: nn.Module) -> None:
+        """Do the defense's one-time work from the global model before training (default: none).
+
+        GradDefense computes its layer risks here. :func:`fl_course.experiments.defenses.
+        federated_run` times this apart from the rounds, so the added time per round does
+        not carry a cost paid once.
+        """
+
     def __call__(
         self,
         update: Mapping[str, torch.Tensor],

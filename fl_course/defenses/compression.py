@@ -38,11 +38,15 @@ def smallest_mask(values: torch.Tensor, k: int) -> torch.Tensor:
         return torch.ones_like(values, dtype=torch.bool)
     if flat.is_cuda:
         kth = torch.kthvalue(flat, k).values
-    else:
-        kth = torch.as_tensor(np.partition(flat.detach().numpy(), k - 1)[k - 1], dtype=flat.dtype)
-    mask = flat < kth
-    ties = torch.nonzero(flat == kth).reshape(-1)[: k - int(mask.sum())]
-    mask[ties] = True
+        below, ties = flat < kth, flat == kth
+        # the first (k - #below) entries equal to the k-th value, in position order
+        mask = below | (ties & (ties.cumsum(0) <= k - int(below.sum())))
+    else:  # the same in NumPy, several times faster on the CPU than torch's ops
+        array = flat.detach().numpy()
+        kth = np.partition(array, k - 1)[k - 1]
+        below, ties = array < kth, array == kth
+        need = k - int(np.count_nonzero(below))
+        mask = torch.from_numpy(below | (ties & (np.cumsum(ties) <= need)))
     return mask.reshape(values.shape)
 
 

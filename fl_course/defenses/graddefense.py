@@ -397,14 +397,22 @@ class GradDefense(Defense):
     slicing : {"sensitivity", "size"}, default "sensitivity"
         Equal-risk slices from the root-set sensitivities, or equal-size slices
         (the layer-size-based ablation of Table III).
+    risk_refresh : {"once", "round"}, default "once"
+        When the layer risks are computed. ``"once"``: on the first model the defense
+        sees, reused while the layers keep their names and shapes; the authors' scripts
+        compute them once, before any training (``compute_sens`` in ``demo_perturb.py``
+        and ``dlg_perturb.py``), and the paper does not say more. ``"round"``: again
+        whenever the weights change, i.e. on every round's global model (all clients of a
+        round share one computation).
     seed : int, default 0
 
     Notes
     -----
-    Sensitivities are computed at local iteration 0, i.e. on the global model
-    of the round as in the authors' trainer, cached per weight fingerprint (all
-    clients of a round share one computation) and reused for later local
-    iterations.
+    Sensitivities are computed at local iteration 0 (on the global model the round
+    starts from) and reused for later local iterations. Computing them costs a
+    double backward pass per layer on the root set, more than a client's whole
+    round of local training in the lab's FedAvg runs; the lab measures both
+    refresh schedules.
     The update must be keyed by ``model.named_parameters()`` names.
 
     Examples
@@ -433,9 +441,11 @@ class GradDefense(Defense):
         clip: bool = False,
         clip_bound: float | None = None,
         slicing: str = "sensitivity",
+        risk_refresh: str = "once",
         seed: int = 0,
     ) -> None:
         check_choice("slicing", slicing, ("sensitivity", "size"))
+        check_choice("risk_refresh", risk_refresh, ("once", "round"))
         if slicing == "sensitivity":
             if root_data is None:
                 raise ValueError(
@@ -457,13 +467,14 @@ class GradDefense(Defense):
             num_slices=check_int("num_slices", num_slices, example=10),
             perturb_fraction=check_probability("perturb_fraction", perturb_fraction, example=0.3),
             sigma=sigma,
+            risk_refresh=risk_refresh,
             clip_bound=sigma
             if clip_bound is None
             else check_number("clip_bound", clip_bound, positive=True, example=sigma),
         )
         self.last_perturbed: list[int] = []
         self.last_slices: list[tuple[int, int]] = []
-        self._sens_cache: tuple[tuple[float, ...], dict[str, float]] | None = None
+        self._sens_cache: tuple[tuple, dict[str, float]] | None = None
         if self.sigma < 1e-3 and not clip:
             warnings.warn(
                 f"sigma={sigma} without clipping is below the noise level (1e-3) that Zhu et al. "
@@ -477,9 +488,25 @@ class GradDefense(Defense):
         """``max(1, ⌊s·γ⌋)``: how many slices get noise."""
         return max(1, int(math.floor(self.num_slices * self.perturb_fraction + 1e-9)))
 
+    def reset(self) -> None:
+        """Rewind the random generator and forget the layer risks."""
+        super().reset()
+        self._sens_cache = None
+
+    def prepare(self, model: nn.Module) -> None:
+        """With ``risk_refresh="once"`` and sensitivity slicing, compute the layer risks now."""
+        if self.slicing == "sensitivity" and self.risk_refresh == "once":
+            self.sensitivity(model)
+
     def sensitivity(self, model: nn.Module) -> dict[str, float]:
-        """Layer risks of ``model`` on the root set (cached per weight fingerprint)."""
-        fingerprint = weights_fingerprint(model)
+        """Layer risks of ``model`` on the root set, cached as ``risk_refresh`` says.
+
+        The cache key is the layers' names and shapes (``"once"``), or the weights
+        themselves (``"round"``).
+        """
+        fingerprint: tuple = tuple((n, tuple(p.shape)) for n, p in model.named_parameters())
+        if self.risk_refresh == "round":
+            fingerprint += weights_fingerprint(model)
         if self._sens_cache is None or self._sens_cache[0] != fingerprint:
             images, labels = self.root_data
             device = next(model.parameters()).device

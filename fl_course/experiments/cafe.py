@@ -24,6 +24,7 @@ run the same experiments:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -40,6 +41,7 @@ from fl_course.attacks.cafe import VARIANTS, Cafe
 from fl_course.checks import check_int, check_seed
 from fl_course.data import load_mnist
 from fl_course.defenses.base import Defense
+from fl_course.experiments.parallel import map_rows
 from fl_course.federation import IndexedFedSGD, VerticalFL
 from fl_course.metrics import psnr, psnr_cafe, ssim, trivial_guesses
 
@@ -248,6 +250,7 @@ def cafe_matrix(
     iterations: int,
     seed: int = 0,
     progress: bool = True,
+    processes: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """Run CAFE in horizontal FL once per defense, every worker's shared gradient defended.
 
@@ -272,6 +275,9 @@ def cafe_matrix(
         Picks the digits and seeds the model, the batch choice and the attack.
     progress : bool, default True
         Show a progress bar over the defenses.
+    processes : int, optional
+        Worker processes, one defense each at a time (see
+        :func:`fl_course.experiments.parallel.map_rows`); the numbers do not depend on it.
 
     Returns
     -------
@@ -314,10 +320,7 @@ def cafe_matrix(
         )
     check_seed(seed)
 
-    rows, recs = [], {}
-    for name, defense in tqdm(
-        defenses.items(), desc="CAFE per defense", disable=not progress, leave=False
-    ):
+    def attack_through(name: str, defense: Defense | None) -> tuple[dict, torch.Tensor]:
         if defense is not None:
             defense.reset()
         setting = mnist_setting(
@@ -336,17 +339,27 @@ def cafe_matrix(
         seconds = time.perf_counter() - start
         truth, fake = setting.images.cpu(), attack.fake_data.detach().clamp(0, 1).cpu()
         scores = attack.psnr()
-        rows.append(
-            {
-                "defense": name,
-                "psnr": float(scores.mean()),
-                "psnr_min": float(scores.min()),
-                "ssim": metrics.ssim(truth, fake),
-                "mse": metrics.mse(truth, fake),
-                "seconds": seconds,
-            }
-        )
-        recs[name] = fake
+        row = {
+            "defense": name,
+            "psnr": float(scores.mean()),
+            "psnr_min": float(scores.min()),
+            "ssim": metrics.ssim(truth, fake),
+            "mse": metrics.mse(truth, fake),
+            "seconds": seconds,
+        }
+        return row, fake
+
+    rows, recs = [], {}
+    runs = [functools.partial(attack_through, *item) for item in defenses.items()]
+    for row, fake in tqdm(
+        map_rows(runs, processes),
+        total=len(runs),
+        desc="CAFE per defense",
+        disable=not progress,
+        leave=False,
+    ):
+        rows.append(row)
+        recs[row["defense"]] = fake
     return pd.DataFrame(rows), recs
 
 

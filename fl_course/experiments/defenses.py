@@ -20,6 +20,7 @@ same experiment. The defenses come from :mod:`fl_course.defenses` (at the papers
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 
@@ -33,6 +34,7 @@ from fl_course import metrics
 from fl_course.checks import check_int, check_seed
 from fl_course.defenses.base import Defense, ServerTransform, flatten_update
 from fl_course.defenses.formal_dp import DPSGD, PrivateFedAvg
+from fl_course.experiments.parallel import map_rows
 from fl_course.federation.client import local_gradient
 from fl_course.federation.fedavg import FedAvg, weighted_average
 
@@ -57,6 +59,7 @@ def attack_matrix(
     attacks: Mapping[str, object],
     *,
     progress: bool = True,
+    processes: int | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], torch.Tensor]]:
     """Attack each image's (defended) FedSGD gradient with every attack.
 
@@ -73,6 +76,10 @@ def attack_matrix(
         ``[N, C, H, W]`` victims and their labels.
     defenses : dict of name to Defense or None
     attacks : dict of name to :class:`fl_course.attacks.Attack`
+    progress : bool, default True
+    processes : int, optional
+        Worker processes, one defense each at a time
+        (:func:`fl_course.experiments.parallel.map_rows`); the numbers do not depend on it.
 
     Returns
     -------
@@ -81,14 +88,11 @@ def attack_matrix(
     reconstructions : dict
         ``(defense, attack) -> [N, C, H, W]`` reconstructed images.
     """
-    rows, recs = [], {}
-    total = len(defenses) * len(attacks) * len(images)
-    bar = tqdm(total=total, desc="attack × defense", disable=not progress, leave=False)
-    for d_name, defense in defenses.items():
+
+    def attack_through(d_name: str, defense: Defense | None):
         if defense is not None:
             defense.reset()
-        for a_name in attacks:
-            recs[(d_name, a_name)] = torch.zeros_like(images)
+        rows, recs = [], {a_name: torch.zeros_like(images) for a_name in attacks}
         for i in range(len(images)):
             x, y = images[i : i + 1], labels[i : i + 1]
             model = model_fn()
@@ -98,9 +102,8 @@ def attack_matrix(
             )
             for a_name, attack in attacks.items():
                 start = time.perf_counter()
-                result = attack.reconstruct(model, shared, labels=y)
-                rec = result.images
-                recs[(d_name, a_name)][i] = rec[0]
+                rec = attack.reconstruct(model, shared, labels=y).images
+                recs[a_name][i] = rec[0]
                 rows.append(
                     {
                         "defense": d_name,
@@ -112,8 +115,20 @@ def attack_matrix(
                         "seconds": time.perf_counter() - start,
                     }
                 )
-                bar.update()
-    bar.close()
+        return rows, recs
+
+    rows, recs = [], {}
+    runs = [functools.partial(attack_through, *item) for item in defenses.items()]
+    results = map_rows(runs, processes)
+    for d_name, (defense_rows, defense_recs) in tqdm(
+        zip(defenses, results),
+        total=len(runs),
+        desc="attack × defense",
+        disable=not progress,
+        leave=False,
+    ):
+        rows.extend(defense_rows)
+        recs.update({(d_name, a_name): rec for a_name, rec in defense_recs.items()})
     return pd.DataFrame(rows), recs
 
 
@@ -203,10 +218,12 @@ def federated_run(
     Returns
     -------
     dict
-        ``accuracy`` (%), ``round_seconds`` (median wall-clock time of a round),
-        ``round_cpu_seconds`` (this process's CPU time per round, which other jobs on a
-        shared machine barely disturb), ``defense_cpu_seconds`` (CPU time inside the
-        client defense per call) and ``defense_calls``.
+        ``accuracy`` (%), ``round_seconds`` (wall-clock time of the fastest round),
+        ``round_cpu_seconds`` (this process's CPU time in its fastest round: other jobs on a
+        shared machine and first-call warm-ups only ever add time), ``setup_cpu_seconds``
+        (the defense's one-time :meth:`~fl_course.defenses.base.Defense.prepare` before the
+        first round, not in the rounds' times), ``defense_cpu_seconds`` (CPU time inside
+        the client defense per call) and ``defense_calls``.
     """
     training = dict(
         test_data=test_data,
@@ -236,12 +253,16 @@ def federated_run(
         )
     if initial_state is not None:
         sim.model.load_state_dict(dict(initial_state), strict=False)
-    cpu_start = time.process_time()
+    setup_start = time.process_time()
+    if not formal and client is not None:
+        client.prepare(sim.model)
+    setup_cpu_seconds = time.process_time() - setup_start
     history = sim.run()
     result = {
         "accuracy": 100 * float(history["test_accuracy"].iloc[-1]),
-        "round_seconds": float(np.median(history["seconds"])),
-        "round_cpu_seconds": (time.process_time() - cpu_start) / rounds,
+        "round_seconds": float(history["seconds"].min()),
+        "round_cpu_seconds": float(history["cpu_seconds"].min()),
+        "setup_cpu_seconds": setup_cpu_seconds,
     }
     if formal:
         epsilon = float(history["epsilon_max"].iloc[-1])
@@ -261,6 +282,7 @@ def federated_utility(
     placements: Mapping[str, str] | None = None,
     extra_seeds_below: float | None = None,
     progress: bool = True,
+    processes: int | None = None,
     **train,
 ) -> pd.DataFrame:
     """Run :func:`federated_run` once per defense and seed, and compare with no defense.
@@ -279,16 +301,22 @@ def federated_utility(
         If given, the seeds after the first run only for the defenses whose first-seed
         accuracy differs from no defense's by less than this many points (where one
         seed cannot tell the difference from noise); the others keep ``n = 1``.
+    progress : bool, default True
+    processes : int, optional
+        Worker processes, one training each at a time
+        (:func:`fl_course.experiments.parallel.map_rows`, one thread per training, so CPU
+        times and their ratios compare like with like); the accuracies do not depend on it.
 
     Returns
     -------
     DataFrame
         One row per defense: ``accuracy`` (mean final test accuracy, %), ``accuracy_std``
-        (over seeds), ``n`` (seeds), ``round_seconds``, ``round_cpu_seconds``,
-        ``defense_cpu_seconds`` (per call), ``placement``, ``formal`` (a formal (ε, δ)
-        guarantee), ``accuracy_drop`` (points below ``"none"``), ``round_time_ratio``
-        (CPU time per round against ``"none"``, same run) and ``round_wall_ratio``
-        (the same with wall-clock medians).
+        (over seeds), ``n`` (seeds), ``round_seconds``, ``round_cpu_seconds`` (the fastest
+        round over the seeds),
+        ``defense_cpu_seconds`` (per call), ``setup_cpu_seconds`` (once per run),
+        ``placement``, ``formal`` (a formal (ε, δ) guarantee), ``accuracy_drop`` (points
+        below ``"none"``), ``round_time_ratio`` (CPU time per round against ``"none"``, same
+        run) and ``round_wall_ratio`` (the same with wall-clock medians).
     """
     if "none" not in defenses:
         raise ValueError(
@@ -307,27 +335,34 @@ def federated_utility(
         client = defenses[name][0] if isinstance(defenses[name], tuple) else defenses[name]
         own = "step" if hasattr(client, "local_update") else getattr(client, "placement", "round")
         where[name] = placements.get(name, own)
+
+    def train_with(name: str, seed: int) -> dict:
+        return federated_run(
+            model_fn,
+            client_data,
+            test_data,
+            defenses[name],
+            placement=where[name],
+            seed=seed,
+            **train,
+        )
+
     bar = tqdm(
         total=len(order) * len(seeds), desc="FedAvg per defense", disable=not progress, leave=False
     )
     for i, seed in enumerate(seeds):
-        for name in order:
-            if i > 0 and extra_seeds_below is not None and name != "none":
-                drop = runs["none"][0]["accuracy"] - runs[name][0]["accuracy"]
-                if abs(drop) >= extra_seeds_below:
-                    bar.update()
-                    continue
-            runs[name].append(
-                federated_run(
-                    model_fn,
-                    client_data,
-                    test_data,
-                    defenses[name],
-                    placement=where[name],
-                    seed=seed,
-                    **train,
-                )
-            )
+        chosen = [
+            name
+            for name in order
+            if i == 0
+            or extra_seeds_below is None
+            or name == "none"
+            or abs(runs["none"][0]["accuracy"] - runs[name][0]["accuracy"]) < extra_seeds_below
+        ]
+        bar.update(len(order) - len(chosen))
+        trainings = [functools.partial(train_with, name, seed) for name in chosen]
+        for name, result in zip(chosen, map_rows(trainings, processes)):
+            runs[name].append(result)
             bar.update()
     bar.close()
     rows = []
@@ -340,9 +375,10 @@ def federated_utility(
                 "accuracy": frame["accuracy"].mean(),
                 "accuracy_std": frame["accuracy"].std(ddof=1) if len(frame) > 1 else float("nan"),
                 "n": len(frame),
-                "round_seconds": frame["round_seconds"].mean(),
-                "round_cpu_seconds": frame["round_cpu_seconds"].mean(),
+                "round_seconds": frame["round_seconds"].min(),
+                "round_cpu_seconds": frame["round_cpu_seconds"].min(),
                 "defense_cpu_seconds": frame["defense_cpu_seconds"].mean(),
+                "setup_cpu_seconds": frame["setup_cpu_seconds"].mean(),
                 "placement": where[name] if client is not None else "–",
                 "formal": bool(getattr(client, "formal", False)),
                 "epsilon": frame["epsilon"].mean() if "epsilon" in frame else float("nan"),

@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping
 
 import pandas as pd
@@ -43,6 +44,7 @@ from fl_course import metrics
 from fl_course.attacks.base import Attack, ObservedUpdate
 from fl_course.checks import check_choice, check_int, check_number, check_seed
 from fl_course.defenses.base import Defense
+from fl_course.experiments.parallel import map_rows
 from fl_course.federation.local_sgd import DefendedOptimizer, local_sgd_step
 
 __all__ = [
@@ -138,6 +140,7 @@ def production_matrix(
     weight_decay: float = 0.0,
     replay: str = "client",
     progress: bool = True,
+    processes: int | None = None,
 ) -> pd.DataFrame:
     """Attack each one-image client's Δ after ``steps`` local SGD steps, every step defended.
 
@@ -162,6 +165,9 @@ def production_matrix(
         (the slides' threat model); ``"plain SGD"``: it replays SGD without them, as an
         attacker that ignores the production optimiser does.
     progress : bool, default True
+    processes : int, optional
+        Worker processes, one defense each at a time
+        (:func:`fl_course.experiments.parallel.map_rows`); the numbers do not depend on it.
 
     Returns
     -------
@@ -171,13 +177,11 @@ def production_matrix(
     """
     check_choice("replay", replay, REPLAYS)
     informed = replay == "client"
-    rows = []
-    bar = tqdm(
-        total=len(defenses) * len(images), desc="production Δ", disable=not progress, leave=False
-    )
-    for name, defense in defenses.items():
+
+    def attack_through(name: str, defense: Defense | None) -> list[dict]:
         if defense is not None:
             defense.reset()
+        rows = []
         for i in range(len(images)):
             x, y = images[i : i + 1], labels[i : i + 1]
             model = model_fn()
@@ -211,6 +215,15 @@ def production_matrix(
                     "mse": float(metrics.mse(x, rec)),
                 }
             )
-            bar.update()
-    bar.close()
+        return rows
+
+    runs = [functools.partial(attack_through, *item) for item in defenses.items()]
+    results = tqdm(
+        map_rows(runs, processes),
+        total=len(runs),
+        desc="production Δ",
+        disable=not progress,
+        leave=False,
+    )
+    rows = [row for defense_rows in results for row in defense_rows]
     return pd.DataFrame(rows)

@@ -145,7 +145,9 @@ class FedAvg(Configurable):
     Attributes
     ----------
     history : DataFrame
-        One row of metrics per round, after :meth:`run`.
+        One row of metrics per round, after :meth:`run`: ``round``, ``clients``,
+        ``train_loss``, ``test_loss``, ``test_accuracy``, ``seconds`` (wall clock) and
+        ``cpu_seconds`` (this process's CPU time).
     last_updates : dict of int to dict
         The updates the server received in the latest round (after the defense), by
         client: what a curious server observes.
@@ -306,7 +308,7 @@ class FedAvg(Configurable):
 
     def run_round(self, rnd: int) -> dict:
         """Run one communication round and return its metrics."""
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         m = max(1, round(self.fraction * self.num_clients))
         chosen = sorted(self._rng.choice(self.num_clients, size=m, replace=False).tolist())
         global_state = self._global_state()
@@ -325,6 +327,7 @@ class FedAvg(Configurable):
             "test_loss": test_loss,
             "test_accuracy": accuracy,
             "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.process_time() - cpu_start,
         }
 
     def run(self) -> pd.DataFrame:
