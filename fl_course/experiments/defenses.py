@@ -223,7 +223,9 @@ def federated_run(
         shared machine and first-call warm-ups only ever add time), ``setup_cpu_seconds``
         (the defense's one-time :meth:`~fl_course.defenses.base.Defense.prepare` before the
         first round, not in the rounds' times), ``defense_cpu_seconds`` (CPU time inside
-        the client defense per call) and ``defense_calls``.
+        the client defense per call), ``defense_calls`` and ``defense_cpu_seconds_per_round``
+        (CPU time inside the client defense per round; NaN for a formal-DP mechanism, whose
+        clipping and noise run inside Opacus' training step).
     """
     training = dict(
         test_data=test_data,
@@ -266,10 +268,21 @@ def federated_run(
     }
     if formal:
         epsilon = float(history["epsilon_max"].iloc[-1])
-        return {**result, "defense_cpu_seconds": 0.0, "defense_calls": 0, "epsilon": epsilon}
+        return {
+            **result,
+            "defense_cpu_seconds": 0.0,
+            "defense_calls": 0,
+            "defense_cpu_seconds_per_round": float("nan"),  # inside Opacus' training step
+            "epsilon": epsilon,
+        }
     calls = sim.defense_calls
     seconds_per_call = (sim.defense_seconds / calls) if calls else 0.0
-    return {**result, "defense_cpu_seconds": seconds_per_call, "defense_calls": calls}
+    return {
+        **result,
+        "defense_cpu_seconds": seconds_per_call,
+        "defense_calls": calls,
+        "defense_cpu_seconds_per_round": sim.defense_seconds / rounds,
+    }
 
 
 def federated_utility(
@@ -312,11 +325,14 @@ def federated_utility(
     DataFrame
         One row per defense: ``accuracy`` (mean final test accuracy, %), ``accuracy_std``
         (over seeds), ``n`` (seeds), ``round_seconds``, ``round_cpu_seconds`` (the fastest
-        round over the seeds),
-        ``defense_cpu_seconds`` (per call), ``setup_cpu_seconds`` (once per run),
+        round over the seeds), ``defense_cpu_seconds`` (per call),
+        ``defense_cpu_seconds_per_round``, ``setup_cpu_seconds`` (once per run),
         ``placement``, ``formal`` (a formal (ε, δ) guarantee), ``accuracy_drop`` (points
         below ``"none"``), ``round_time_ratio`` (CPU time per round against ``"none"``, same
-        run) and ``round_wall_ratio`` (the same with wall-clock medians).
+        run; on a shared machine it varies by several per cent between runs),
+        ``defense_time_share`` (the defense's own CPU time per round over ``"none"``'s round:
+        the added time, timed around the defense alone, so far steadier) and
+        ``round_wall_ratio`` (the same as ``round_time_ratio`` with wall-clock times).
     """
     if "none" not in defenses:
         raise ValueError(
@@ -378,6 +394,7 @@ def federated_utility(
                 "round_seconds": frame["round_seconds"].min(),
                 "round_cpu_seconds": frame["round_cpu_seconds"].min(),
                 "defense_cpu_seconds": frame["defense_cpu_seconds"].mean(),
+                "defense_cpu_seconds_per_round": frame["defense_cpu_seconds_per_round"].mean(),
                 "setup_cpu_seconds": frame["setup_cpu_seconds"].mean(),
                 "placement": where[name] if client is not None else "–",
                 "formal": bool(getattr(client, "formal", False)),
@@ -387,6 +404,9 @@ def federated_utility(
     table = pd.DataFrame(rows).set_index("defense")
     table["accuracy_drop"] = table.loc["none", "accuracy"] - table["accuracy"]
     table["round_time_ratio"] = table["round_cpu_seconds"] / table.loc["none", "round_cpu_seconds"]
+    table["defense_time_share"] = (
+        table["defense_cpu_seconds_per_round"] / table.loc["none", "round_cpu_seconds"]
+    )
     table["round_wall_ratio"] = table["round_seconds"] / table.loc["none", "round_seconds"]
     return table.loc[list(defenses)].reset_index()
 
