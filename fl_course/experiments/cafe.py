@@ -32,7 +32,6 @@ from collections.abc import Mapping
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from fl_course import metrics
 from fl_course.attacks import DLG
@@ -351,13 +350,7 @@ def cafe_matrix(
 
     rows, recs = [], {}
     runs = [functools.partial(attack_through, *item) for item in defenses.items()]
-    for row, fake in tqdm(
-        map_rows(runs, processes),
-        total=len(runs),
-        desc="CAFE per defense",
-        disable=not progress,
-        leave=False,
-    ):
+    for row, fake in map_rows(runs, processes, desc="CAFE per defense", progress=progress):
         rows.append(row)
         recs[row["defense"]] = fake
     return pd.DataFrame(rows), recs

@@ -119,14 +119,8 @@ def attack_matrix(
 
     rows, recs = [], {}
     runs = [functools.partial(attack_through, *item) for item in defenses.items()]
-    results = map_rows(runs, processes)
-    for d_name, (defense_rows, defense_recs) in tqdm(
-        zip(defenses, results),
-        total=len(runs),
-        desc="attack × defense",
-        disable=not progress,
-        leave=False,
-    ):
+    results = map_rows(runs, processes, desc="attack × defense", progress=progress)
+    for d_name, (defense_rows, defense_recs) in zip(defenses, results):
         rows.extend(defense_rows)
         recs.update({(d_name, a_name): rec for a_name, rec in defense_recs.items()})
     return pd.DataFrame(rows), recs

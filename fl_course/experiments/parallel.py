@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import torch
+from tqdm.auto import tqdm
 
 from fl_course.checks import check_int
 
@@ -58,7 +59,13 @@ def _run_row(index: int) -> object:
     return _ROWS[index]()
 
 
-def map_rows(rows: Sequence[Callable[[], T]], processes: int | None = None) -> Iterator[T]:
+def map_rows(
+    rows: Sequence[Callable[[], T]],
+    processes: int | None = None,
+    *,
+    desc: str | None = None,
+    progress: bool = False,
+) -> Iterator[T]:
     """Call every row and yield the results in order, spread over forked workers.
 
     Parameters
@@ -68,15 +75,23 @@ def map_rows(rows: Sequence[Callable[[], T]], processes: int | None = None) -> I
     processes : int, optional
         Worker processes (default :func:`default_processes`). With 1, on platforms other
         than Linux, inside a worker, or for a single row, the rows run here, in order.
+    desc : str, optional
+        Label of the progress bar.
+    progress : bool, default False
+        Show a progress bar over the rows.
 
     Examples
     --------
     >>> list(map_rows([lambda: 1, lambda: 2, lambda: 3], processes=2))
     [1, 2, 3]
     """
-    global _ROWS
     processes = default_processes() if processes is None else check_int("processes", processes)
-    processes = min(processes, len(rows))
+    results = _results(rows, min(processes, len(rows)))
+    yield from tqdm(results, total=len(rows), desc=desc, disable=not progress, leave=False)
+
+
+def _results(rows: Sequence[Callable[[], T]], processes: int) -> Iterator[T]:
+    global _ROWS
     if processes <= 1 or _IN_WORKER or sys.platform != "linux":
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in a worker: the same numbers to the last bit

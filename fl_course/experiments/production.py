@@ -38,7 +38,6 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from fl_course import metrics
 from fl_course.attacks.base import Attack, ObservedUpdate
@@ -218,12 +217,6 @@ def production_matrix(
         return rows
 
     runs = [functools.partial(attack_through, *item) for item in defenses.items()]
-    results = tqdm(
-        map_rows(runs, processes),
-        total=len(runs),
-        desc="production Δ",
-        disable=not progress,
-        leave=False,
-    )
+    results = map_rows(runs, processes, desc="production Δ", progress=progress)
     rows = [row for defense_rows in results for row in defense_rows]
     return pd.DataFrame(rows)
