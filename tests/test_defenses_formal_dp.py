@@ -248,6 +248,9 @@ def test_local_dpsgd_is_reproducible():
     c = run(LocalDPSGD(4.0, rounds=2, seed=6), rounds=2)[0].model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["linear.weight"], c["linear.weight"])
+    # the federation's seed is part of the run too: a second FedAvg seed is a second run
+    d = run(LocalDPSGD(4.0, rounds=2, seed=5), rounds=2, seed=1)[0].model.state_dict()
+    assert not torch.equal(a["linear.weight"], d["linear.weight"])
 
 
 def test_local_dpsgd_clips_each_example_inside_training():

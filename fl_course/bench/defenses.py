@@ -269,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             f"on {n} MNIST images, warm start {args.warm_rounds} round(s) on "
             f"{args.public_images} disjoint public images, then {args.rounds} rounds x "
             f"{args.local_epochs} local epochs, batch {args.batch_size}, lr {args.lr}, "
-            f"momentum {args.momentum}, seeds {list(seeds)} (second seed only where the first "
-            "differs from no defense by < 2 points)",
+            f"momentum {args.momentum}, seeds {list(seeds)} (the later seeds only where the "
+            "first is within 2 points of no defense's mean)",
         },
         cores=os.cpu_count(),
         torch_threads=torch.get_num_threads(),

@@ -527,10 +527,13 @@ class LocalDPSGD(Configurable):
         lr: float,
         momentum: float,
         weight_decay: float,
+        run_seed: int = 0,
     ) -> tuple[Update, float]:
         """Train ``model`` from ``global_state`` with DP-SGD on the client's data.
 
-        Returns Δ and the mean loss.
+        The Poisson batches and the noise come from a generator seeded by this mechanism's
+        seed, the federation's ``run_seed``, the round and the client, so two FedAvg seeds
+        are two different runs. Returns Δ and the mean loss.
         """
 
         if self.ledger is None:
@@ -541,7 +544,8 @@ class LocalDPSGD(Configurable):
         _check_no_batch_norm(model)
         model.load_state_dict(global_state, strict=False)
         model.train()
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + rnd * 1_009 + client)
+        run = self.seed * 1_000_003 + check_seed(run_seed)
+        generator = torch.Generator().manual_seed(run * 100_003 + rnd * 1_009 + client)
         wrapped = GradSampleModule(model)
         optimizer = DPOptimizer(
             torch.optim.SGD(
@@ -821,6 +825,7 @@ class PrivateFedAvg(FedAvg):
                 lr=self.lr,
                 momentum=self.momentum,
                 weight_decay=self.weight_decay,
+                run_seed=self.seed,
             )
         update, loss = super()._client_update(client, rnd, global_state)
         return self.mechanism.clip(update), loss

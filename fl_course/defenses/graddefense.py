@@ -411,8 +411,8 @@ class GradDefense(Defense):
     Sensitivities are computed at local iteration 0 (on the global model the round
     starts from) and reused for later local iterations. Computing them costs a
     double backward pass per layer on the root set, more than a client's whole
-    round of local training in the lab's FedAvg runs; the lab measures both
-    refresh schedules.
+    round of local training in the lab's FedAvg runs; :meth:`prepare` does it
+    before training, and the lab times it apart from the rounds.
     The update must be keyed by ``model.named_parameters()`` names.
 
     Examples

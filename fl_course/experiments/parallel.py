@@ -9,8 +9,9 @@ attack), and every row runs on one thread, in a worker or here, so the results a
 numbers whichever worker runs it and however many there are, and come back in order.
 
 Worker processes are forked, so the rows may be closures over models, data and lambdas;
-where forking is not the platform's safe default (macOS, Windows), or inside a worker, the
-rows run one after the other in this process.
+where forking is not the platform's safe default (macOS, Windows), once CUDA is in use (a
+forked child cannot use it), or inside a worker, the rows run one after the other in this
+process.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def map_rows(
         Independent, seeded pieces of work without arguments; their results must pickle.
     processes : int, optional
         Worker processes (default :func:`default_processes`). With 1, on platforms other
-        than Linux, inside a worker, or for a single row, the rows run here, in order.
+        than Linux, with CUDA in use, inside a worker, or for a single row, the rows run
+        here, in order.
     desc : str, optional
         Label of the progress bar.
     progress : bool, default False
@@ -92,7 +94,7 @@ def map_rows(
 
 def _results(rows: Sequence[Callable[[], T]], processes: int) -> Iterator[T]:
     global _ROWS
-    if processes <= 1 or _IN_WORKER or sys.platform != "linux":
+    if processes <= 1 or _IN_WORKER or sys.platform != "linux" or torch.cuda.is_initialized():
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in a worker: the same numbers to the last bit
         try:
